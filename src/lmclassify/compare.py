@@ -1,0 +1,314 @@
+"""Running several methods on the same splits of the same data into one run directory.
+
+The run directory is written to a hidden staging folder and renamed into place at the
+end, so a half-finished run never looks finished. Rendering the report is `report.py`'s
+job; the methods and the metrics are their own modules'.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from . import __version__
+from .data import DEFAULT_DATASET, load_dataset, make_splits
+from .metrics import classification_metrics, json_safe
+from .models import DEFAULT_MODEL, check_model_available
+from .prompts import Template, Verbalizer, default_template, default_verbalizer
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = 1
+DEFAULT_SIZES = {"train_size": 2000, "dev_size": 500, "test_size": 1000}
+
+
+def _help(text: str, default=None, **kwargs):
+    return field(default=default, metadata={"help": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Everything `compare` needs; the CLI maps onto these fields one to one."""
+
+    data: str = _help("built-in dataset name or a CSV / JSONL / Parquet file", DEFAULT_DATASET)
+    text_column: str = _help("column holding the text in a data file", "text")
+    label_column: str = _help("column holding the label in a data file", "label")
+    model: str = _help("built-in model, local folder, .gguf file or cached hub id", DEFAULT_MODEL)
+    methods: tuple[str, ...] | None = _help("methods to run; None runs every method")
+    template: str | None = _help("prompt with a {text} slot; None picks the data's default")
+    separator: str | None = _help("text between prompt and label word; None: template default")
+    verbalizer: str | None = _help("'class=word[|word2],class=word'; None picks the default")
+    train_size: int | None = _help("training examples; None: 2000 or what the data allows")
+    dev_size: int | None = _help("development examples; None: 500 or what the data allows")
+    test_size: int | None = _help("test examples; None: 1000 or what the data allows")
+    seed: int = _help("fixes splits, initialisation and data order", 0)
+    batch_size: int = _help("prompts per forward pass", 16)
+    max_length: int = _help("longest prompt in tokens; longer texts are cut", 512)
+    max_new_tokens: int = _help("longest generated answer for zero-shot-generate", 8)
+    out: str | None = _help("run directory; None: runs/<data>-<time>")
+    overwrite: bool = _help("replace an existing run directory", False)
+    progress: bool = _help("show progress bars", True)
+
+    def __post_init__(self) -> None:
+        from .methods import METHODS
+
+        for name in self.methods or ():
+            if name not in METHODS:
+                raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+        if self.methods is not None and not self.methods:
+            raise ValueError("`methods` is empty; choose from " + ", ".join(METHODS))
+        for key in ("train_size", "dev_size", "test_size"):
+            value = getattr(self, key)
+            if value is not None and value < (1 if key == "test_size" else 0):
+                raise ValueError(f"`{key}` must be at least {1 if key == 'test_size' else 0}, "
+                                 f"got {value!r}")
+        for key in ("batch_size", "max_length", "max_new_tokens"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"`{key}` must be a positive integer, got {getattr(self, key)!r}")
+
+
+@dataclass
+class Plan:
+    """A config with everything resolved against the data, before any model is loaded."""
+
+    config: CompareConfig
+    splits: object
+    template: Template
+    verbalizer: Verbalizer
+    methods: list[str]
+    out: Path
+
+
+def plan_run(config: CompareConfig) -> Plan:
+    """Load and split the data and check every option, so bad input fails in seconds."""
+    from .methods import METHODS
+
+    dataset = load_dataset(
+        config.data, text_column=config.text_column, label_column=config.label_column
+    )
+    config = replace(config, **_split_sizes(config, len(dataset)))
+    splits = make_splits(
+        dataset,
+        train_size=config.train_size,
+        dev_size=config.dev_size,
+        test_size=config.test_size,
+        seed=config.seed,
+        balanced=config.data == DEFAULT_DATASET,
+    )
+    template = _resolve_template(config, dataset)
+    verbalizer = (
+        Verbalizer.parse(config.verbalizer, dataset.classes)
+        if config.verbalizer
+        else default_verbalizer(dataset.classes, dataset.name)
+    )
+    check_model_available(config.model)
+    out = _resolve_out(config)
+    methods = list(config.methods or METHODS)
+    return Plan(config, splits, template, verbalizer, methods, out)
+
+
+def _split_sizes(config: CompareConfig, available: int) -> dict[str, int]:
+    """The sizes asked for, with unset ones at their defaults, scaled to small data."""
+    sizes = {key: getattr(config, key) for key in DEFAULT_SIZES}
+    unset = [key for key, value in sizes.items() if value is None]
+    for key in unset:
+        sizes[key] = DEFAULT_SIZES[key]
+    if unset and sum(sizes.values()) > available:
+        room = available - sum(v for k, v in sizes.items() if k not in unset)
+        share = sum(DEFAULT_SIZES[key] for key in unset)
+        for key in unset:
+            sizes[key] = max(int(room * DEFAULT_SIZES[key] / share), 1 if key == "test_size" else 0)
+        logger.info("data has %d examples; using split sizes %s", available, sizes)
+    return sizes
+
+
+def _resolve_template(config: CompareConfig, dataset) -> Template:
+    if config.template is None:
+        template = default_template(dataset.classes, dataset.name)
+        if config.separator is not None:
+            template = Template(template.text, separator=config.separator)
+        return template
+    return Template(config.template, separator=config.separator or "")
+
+
+def _resolve_out(config: CompareConfig) -> Path:
+    if config.out:
+        out = Path(config.out)
+    else:
+        stem = Path(config.data).stem if config.data != DEFAULT_DATASET else config.data
+        out = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and not config.overwrite:
+        raise ValueError(
+            f"`out` {str(out)!r} already exists; choose another directory or pass --overwrite"
+        )
+    return out
+
+
+def run_compare(config: CompareConfig) -> dict:
+    """Run every method of `config` and write the run directory; returns `results.json`."""
+    from .models import load_model
+
+    plan = plan_run(config)
+    staging = plan.out.with_name(f".{plan.out.name}.partial-{os.getpid()}")
+    staging.mkdir(parents=True, exist_ok=False)
+    try:
+        loaded = load_model(plan.config.model)
+        results, predictions = _run_methods(plan, loaded, staging)
+        document = _results_document(plan, loaded, results)
+        _write_run(staging, plan, loaded, document, predictions)
+        _move_into_place(staging, plan.out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("run written to %s", plan.out)
+    return document
+
+
+def _run_methods(plan: Plan, loaded, staging: Path) -> tuple[list[dict], list[dict]]:
+    import torch
+
+    results, predictions = [], []
+    for name in plan.methods:
+        logger.info("method %s", name)
+        torch.manual_seed(plan.config.seed)
+        method = build_method(name, plan, loaded)
+        result, rows = evaluate_method(method, plan)
+        method.save(staging / "models" / name)
+        results.append(result)
+        predictions.extend(rows)
+    return results, predictions
+
+
+def build_method(name: str, plan: Plan, loaded):
+    """A method object with the run's model, prompt strings and options."""
+    from .methods import method_class
+
+    cls = method_class(name)
+    options = {
+        "batch_size": plan.config.batch_size,
+        "max_length": plan.config.max_length,
+        "progress": plan.config.progress,
+    }
+    if name == "zero-shot-generate":
+        options["max_new_tokens"] = plan.config.max_new_tokens
+    classes = plan.splits.test.classes
+    return cls(loaded.model, loaded.tokenizer, plan.template, plan.verbalizer, classes, **options)
+
+
+def evaluate_method(method, plan: Plan) -> tuple[dict, list[dict]]:
+    """Fit on train (with dev), predict test, and measure; returns a result and its rows."""
+    train, dev, test = plan.splits.train, plan.splits.dev, plan.splits.test
+    started = time.perf_counter()
+    method.fit(train.texts, train.labels, dev.texts, dev.labels)
+    fit_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    proba = method.predict_proba(test.texts)
+    preds = getattr(method, "pred_ids_", None)
+    preds = proba.argmax(axis=1) if preds is None else preds
+    predict_seconds = time.perf_counter() - started
+
+    metrics = classification_metrics(test.labels, preds, proba, test.classes)
+    result = {
+        "method": method.name,
+        "verbalizer": plan.verbalizer.to_json(),
+        "calibration": "none",
+        "seed": plan.config.seed,
+        "metrics": metrics,
+        "seconds": {"fit": round(fit_seconds, 3), "predict": round(predict_seconds, 3)},
+    }
+    rows = _prediction_rows(method, test, preds, proba, plan)
+    return result, rows
+
+
+def _prediction_rows(method, test, preds, proba, plan: Plan) -> list[dict]:
+    answers = getattr(method, "answers_", None)
+    rows = []
+    for i, (text, label) in enumerate(zip(test.texts, test.labels)):
+        row = {
+            "method": method.name,
+            "index": i,
+            "text": text,
+            "label": test.classes[label],
+            "pred": test.classes[preds[i]] if preds[i] >= 0 else None,
+            "proba": [round(float(p), 6) for p in proba[i]],
+            "verbalizer": str(plan.verbalizer),
+            "calibration": "none",
+            "seed": plan.config.seed,
+        }
+        if answers is not None:
+            row["answer"] = answers[i]
+        rows.append(row)
+    return rows
+
+
+def _results_document(plan: Plan, loaded, results: list[dict]) -> dict:
+    test = plan.splits.test
+    return json_safe({
+        "schema": SCHEMA,
+        "dataset": {
+            "name": test.name,
+            "classes": test.classes,
+            "n_train": len(plan.splits.train),
+            "n_dev": len(plan.splits.dev),
+            "n_test": len(test),
+        },
+        "model": {"name": loaded.name, "parameters": loaded.n_parameters},
+        "results": results,
+    })
+
+
+def resolved_config(plan: Plan, loaded) -> dict:
+    """`config.json`: the options as resolved, the splits, the prompt and the versions."""
+    import peft
+    import torch
+    import transformers
+
+    options = asdict(plan.config)
+    options["methods"] = plan.methods
+    options["out"] = str(plan.out)
+    return {
+        "lmclassify": __version__,
+        "options": options,
+        "model": loaded.describe(),
+        "data": {"classes": plan.splits.test.classes, "splits": plan.splits.summary()},
+        "template": plan.template.to_json(),
+        "verbalizer": plan.verbalizer.to_json(),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+        },
+    }
+
+
+def _write_run(staging: Path, plan: Plan, loaded, document: dict, predictions: list[dict]):
+    from .report import render_markdown
+
+    _write_json(staging / "config.json", resolved_config(plan, loaded))
+    _write_json(staging / "results.json", document)
+    with open(staging / "predictions.jsonl", "w", encoding="utf-8") as handle:
+        for row in predictions:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (staging / "report.md").write_text(render_markdown(document), encoding="utf-8")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Rename the finished staging folder to `out`, replacing an old run only at the end."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out)

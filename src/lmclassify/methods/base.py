@@ -1,0 +1,95 @@
+"""The interface every classification method shares, and the registry of method names.
+
+A method turns texts into class probabilities. How it uses the model is its own business;
+data loading, metrics and reports are left to the callers.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+METHOD_FILE = "method.json"
+
+
+class Method(ABC):
+    """`fit` / `predict_proba` / `predict` / `save` / `load`, in scikit-learn's manner.
+
+    Constructors only store their arguments; `fit` checks them. Fitted state ends in `_`.
+    `predict` returns class ids, and -1 where a method gives no answer (an unparseable
+    generation), which counts as wrong.
+    """
+
+    name: str = ""
+    trains: bool = False
+
+    def __init__(self, model, tokenizer, template, verbalizer, classes):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        self.verbalizer = verbalizer
+        self.classes = list(classes)
+
+    @abstractmethod
+    def fit(self, texts, labels, dev_texts=None, dev_labels=None) -> Method:
+        """Learn from the training split (zero-shot methods only check their inputs)."""
+
+    @abstractmethod
+    def predict_proba(self, texts) -> np.ndarray:
+        """``[n, classes]`` probabilities; each row sums to 1."""
+
+    def predict(self, texts) -> np.ndarray:
+        return self.predict_proba(texts).argmax(axis=1)
+
+    def config(self) -> dict:
+        """What `save` records beside the weights, enough to rebuild the method."""
+        return {
+            "method": self.name,
+            "classes": self.classes,
+            "template": self.template.to_json(),
+            "verbalizer": self.verbalizer.to_json() if self.verbalizer else None,
+        }
+
+    def save(self, directory) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.config(), ensure_ascii=False, indent=2)
+        (directory / METHOD_FILE).write_text(text + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory, model, tokenizer) -> Method:
+        """Rebuild a saved method on top of an already loaded model and tokenizer."""
+        from ..prompts import Template, Verbalizer
+
+        config = read_method_config(directory)
+        template = Template.from_json(config["template"])
+        verbalizer = config["verbalizer"] and Verbalizer.from_words(
+            config["verbalizer"], config["classes"]
+        )
+        method = cls(model, tokenizer, template, verbalizer, config["classes"])
+        method._load_state(Path(directory), config)
+        return method
+
+    def _load_state(self, directory: Path, config: dict) -> None:
+        """Read fitted state written by `save`; nothing for methods that do not train."""
+
+    def _check_fit_inputs(self, texts, labels) -> None:
+        if len(texts) != len(labels):
+            raise ValueError(
+                f"`texts` and `labels` differ in length: {len(texts)} vs {len(labels)}"
+            )
+        bad = [label for label in labels if not 0 <= int(label) < len(self.classes)]
+        if bad:
+            raise ValueError(
+                f"`labels` must be class ids in 0..{len(self.classes) - 1}, got {bad[0]!r}"
+            )
+
+
+def read_method_config(directory) -> dict:
+    path = Path(directory) / METHOD_FILE
+    if not path.is_file():
+        raise ValueError(f"no saved method in {str(directory)!r} (missing {METHOD_FILE})")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,172 @@
+"""The `lmclassify` command end to end on a tiny model folder and a small CSV file."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
+from typer.testing import CliRunner
+
+from lmclassify.cli import app
+
+SIZES = ["--train-size", "20", "--dev-size", "10", "--test-size", "30"]
+
+
+@pytest.fixture
+def compare_args(tiny_model_dir, reviews_csv):
+    return [
+        "compare", "--data", str(reviews_csv), "--text-column", "review",
+        "--label-column", "sentiment", "--model", str(tiny_model_dir),
+        "--template", "评论：{text}\\n情感：", "--verbalizer", "negative=负面|很差劲,positive=正面",
+        "--max-new-tokens", "3", "--no-progress", *SIZES,
+    ]
+
+
+def run(args):
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def read_predictions(run_dir):
+    lines = (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_compare_writes_a_run_whose_metrics_sklearn_reproduces(tmp_path, compare_args):
+    out = tmp_path / "run"
+    code, stdout, stderr = run([*compare_args, "--out", str(out)])
+    assert code == 0, stderr
+    assert "zero-shot-scoring" in stdout and "accuracy" in stdout
+
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json", "models", "predictions.jsonl", "report.md", "results.json"
+    ]
+    results = json.loads((out / "results.json").read_text())
+    assert results["schema"] == 1
+    assert results["dataset"]["classes"] == ["negative", "positive"]
+    assert [r["method"] for r in results["results"]] == ["zero-shot-generate",
+                                                         "zero-shot-scoring"]
+    rows = read_predictions(out)
+    assert len(rows) == 2 * 30
+    for result in results["results"]:
+        _assert_reproducible(result, [r for r in rows if r["method"] == result["method"]])
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["options"]["seed"] == 0 and config["template"]["text"] == "评论：{text}\n情感："
+    assert set(config["versions"]) >= {"torch", "transformers", "peft"}
+    assert "| zero-shot-scoring" in (out / "report.md").read_text()
+
+
+def _assert_reproducible(result, rows):
+    classes = ["negative", "positive"]
+    labels = [r["label"] for r in rows]
+    preds = [r["pred"] if r["pred"] is not None else "<none>" for r in rows]
+    proba = np.array([r["proba"] for r in rows])
+    metrics = result["metrics"]
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(labels, preds))
+    kwargs = {"labels": ["positive"], "average": "macro", "zero_division": 0}
+    assert metrics["precision"] == pytest.approx(precision_score(labels, preds, **kwargs))
+    assert metrics["recall"] == pytest.approx(recall_score(labels, preds, **kwargs))
+    assert metrics["f1"] == pytest.approx(f1_score(labels, preds, **kwargs))
+    y = [classes.index(label) for label in labels]
+    assert metrics["auc"] == pytest.approx(roc_auc_score(y, proba[:, 1]))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_same_command_twice_gives_the_same_results(tmp_path, compare_args):
+    documents = []
+    for name in ("a", "b"):
+        code, _, stderr = run([*compare_args, "--methods", "zero-shot-scoring",
+                               "--out", str(tmp_path / name)])
+        assert code == 0, stderr
+        document = json.loads((tmp_path / name / "results.json").read_text())
+        for result in document["results"]:
+            result.pop("seconds")
+        documents.append(document)
+    assert documents[0] == documents[1]
+    assert read_predictions(tmp_path / "a") == read_predictions(tmp_path / "b")
+
+
+def test_predict_matches_what_compare_predicted(tmp_path, compare_args):
+    out = tmp_path / "run"
+    code, _, stderr = run([*compare_args, "--methods", "zero-shot-scoring", "--out", str(out)])
+    assert code == 0, stderr
+    rows = read_predictions(out)
+    source = tmp_path / "input.jsonl"
+    source.write_text("".join(json.dumps({"id": r["index"], "text": r["text"]},
+                                         ensure_ascii=False) + "\n" for r in rows))
+
+    target = tmp_path / "output.csv"
+    code, stdout, stderr = run(["predict", "--run", str(out), "--method", "zero-shot-scoring",
+                                "--input", str(source), "--output", str(target)])
+    assert code == 0, stderr
+    with target.open(encoding="utf-8") as handle:
+        served = list(csv.DictReader(handle))
+    assert [s["pred"] for s in served] == [r["pred"] for r in rows]
+    np.testing.assert_allclose(
+        [float(s["proba_positive"]) for s in served], [r["proba"][1] for r in rows], atol=1e-5
+    )
+
+
+def _write_csv(path, rows):
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["review", "sentiment"], *rows])
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (["--data", "missing.csv"], "'missing.csv' does not exist"),
+        (["--text-column", "body"], "`text_column` 'body' is not a column"),
+        (["--methods", "zero-shot-scoring,magic"], "unknown method 'magic'"),
+        (["--template", "no slot here"], "must contain {text} exactly once"),
+        (["--verbalizer", "neutral=中,negative=负面,positive=正面"], "unknown class 'neutral'"),
+        (["--model", "/nowhere/model"], "folder '/nowhere/model' does not exist"),
+        (["--model", "someone/not-cached"], "hub id in the local Hugging Face cache"),
+        (["--test-size", "0"], "`test_size` must be at least 1"),
+        (["--train-size", "500"], "exceeds the 60 rows"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_no_run(tmp_path, compare_args, change, message):
+    out = tmp_path / "runs" / "bad"
+    code, stdout, stderr = run([*compare_args, *change, "--out", str(out)])
+    assert code == 2
+    assert message in stderr
+    assert stderr.strip().count("\n") == 0 and "Traceback" not in stderr
+    assert not out.exists()
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([["好", "positive"], ["坏", "positive"]], "needs at least two classes"),
+        ([["好", "positive"], ["  ", "negative"]], "missing or blank in row 2"),
+    ],
+)
+def test_bad_data_files_are_refused(tmp_path, compare_args, rows, message):
+    data = _write_csv(tmp_path / "bad.csv", rows)
+    code, _, stderr = run([*compare_args, "--data", data, "--out", str(tmp_path / "r")])
+    assert code == 2 and message in stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_existing_run_directory_is_kept_unless_overwrite(tmp_path, compare_args):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code, _, stderr = run([*compare_args, "--out", str(out)])
+    assert code == 2 and "already exists" in stderr
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_predict_refuses_an_unknown_method(tmp_path, compare_args):
+    out = tmp_path / "run"
+    assert run([*compare_args, "--methods", "zero-shot-scoring", "--out", str(out)])[0] == 0
+    code, _, stderr = run(["predict", "--run", str(out), "--method", "probe",
+                           "--input", "x.csv", "--output", str(tmp_path / "o.csv")])
+    assert code == 2 and "'probe' was not saved" in stderr
