@@ -13,6 +13,13 @@ from typer.testing import CliRunner
 from lmclassify.cli import app
 
 SIZES = ["--train-size", "20", "--dev-size", "10", "--test-size", "30"]
+ALL_METHODS = ["zero-shot-generate", "zero-shot-scoring", "probe", "lora-head", "lora-scoring"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Feature caches of these tests stay out of the user's cache."""
+    monkeypatch.setenv("LMCLASSIFY_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture
@@ -21,7 +28,8 @@ def compare_args(tiny_model_dir, reviews_csv):
         "compare", "--data", str(reviews_csv), "--text-column", "review",
         "--label-column", "sentiment", "--model", str(tiny_model_dir),
         "--template", "评论：{text}\\n情感：", "--verbalizer", "negative=负面|很差劲,positive=正面",
-        "--max-new-tokens", "3", "--no-progress", *SIZES,
+        "--max-new-tokens", "3", "--no-progress", "--train-batch-size", "4",
+        "--gradient-accumulation-steps", "1", *SIZES,
     ]
 
 
@@ -47,10 +55,12 @@ def test_compare_writes_a_run_whose_metrics_sklearn_reproduces(tmp_path, compare
     results = json.loads((out / "results.json").read_text())
     assert results["schema"] == 1
     assert results["dataset"]["classes"] == ["negative", "positive"]
-    assert [r["method"] for r in results["results"]] == ["zero-shot-generate",
-                                                         "zero-shot-scoring"]
+    assert [r["method"] for r in results["results"]] == ALL_METHODS
+    assert sorted(p.name for p in (out / "models").iterdir()) == sorted(ALL_METHODS)
+    assert (out / "models" / "lora-head" / "adapter_model.safetensors").is_file()
+    assert results["results"][2]["fit"]["layer"] in (1, 2)
     rows = read_predictions(out)
-    assert len(rows) == 2 * 30
+    assert len(rows) == 5 * 30
     for result in results["results"]:
         _assert_reproducible(result, [r for r in rows if r["method"] == result["method"]])
 
@@ -90,9 +100,10 @@ def test_same_command_twice_gives_the_same_results(tmp_path, compare_args):
     assert read_predictions(tmp_path / "a") == read_predictions(tmp_path / "b")
 
 
-def test_predict_matches_what_compare_predicted(tmp_path, compare_args):
+@pytest.mark.parametrize("method", ["zero-shot-scoring", "probe", "lora-head", "lora-scoring"])
+def test_predict_matches_what_compare_predicted(tmp_path, compare_args, method):
     out = tmp_path / "run"
-    code, _, stderr = run([*compare_args, "--methods", "zero-shot-scoring", "--out", str(out)])
+    code, _, stderr = run([*compare_args, "--methods", method, "--out", str(out)])
     assert code == 0, stderr
     rows = read_predictions(out)
     source = tmp_path / "input.jsonl"
@@ -100,7 +111,7 @@ def test_predict_matches_what_compare_predicted(tmp_path, compare_args):
                                          ensure_ascii=False) + "\n" for r in rows))
 
     target = tmp_path / "output.csv"
-    code, stdout, stderr = run(["predict", "--run", str(out), "--method", "zero-shot-scoring",
+    code, stdout, stderr = run(["predict", "--run", str(out), "--method", method,
                                 "--input", str(source), "--output", str(target)])
     assert code == 0, stderr
     with target.open(encoding="utf-8") as handle:
@@ -129,6 +140,11 @@ def _write_csv(path, rows):
         (["--model", "someone/not-cached"], "hub id in the local Hugging Face cache"),
         (["--test-size", "0"], "`test_size` must be at least 1"),
         (["--train-size", "500"], "exceeds the 60 rows"),
+        (["--probe-layer", "top"], "`probe_layer` must be 'auto' or an integer, got 'top'"),
+        (["--probe-pooling", "max"], "`pooling` must be one of last, mean"),
+        (["--epochs", "0"], "`epochs` must be a positive integer, got 0"),
+        (["--learning-rate", "0"], "`learning_rate` must be positive"),
+        (["--resume"], "no interrupted run"),
     ],
 )
 def test_bad_input_is_one_line_and_leaves_no_run(tmp_path, compare_args, change, message):
@@ -170,3 +186,34 @@ def test_predict_refuses_an_unknown_method(tmp_path, compare_args):
     code, _, stderr = run(["predict", "--run", str(out), "--method", "probe",
                            "--input", "x.csv", "--output", str(tmp_path / "o.csv")])
     assert code == 2 and "'probe' was not saved" in stderr
+
+
+def test_an_interrupted_run_resumes_to_the_same_results(tmp_path, compare_args, monkeypatch):
+    import lmclassify.compare as compare
+
+    reference = tmp_path / "reference"
+    assert run([*compare_args, "--methods", "zero-shot-scoring,lora-head",
+                "--out", str(reference)])[0] == 0
+
+    original = compare.evaluate_method
+
+    def interrupt_at_lora(method, plan):
+        if method.name == "lora-head":
+            raise KeyboardInterrupt
+        return original(method, plan)
+
+    out = tmp_path / "run"
+    args = [*compare_args, "--methods", "zero-shot-scoring,lora-head", "--out", str(out)]
+    monkeypatch.setattr(compare, "evaluate_method", interrupt_at_lora)
+    assert run(args)[0] != 0
+    assert not out.exists()
+    assert (tmp_path / ".run.partial" / "methods" / "zero-shot-scoring").is_dir()
+
+    monkeypatch.setattr(compare, "evaluate_method", original)
+    code, _, stderr = run([*args, "--resume"])
+    assert code == 0, stderr
+    assert not (tmp_path / ".run.partial").exists()
+    assert read_predictions(out) == read_predictions(reference)
+
+    code, _, stderr = run([*args, "--overwrite", "--resume", "--seed", "1"])
+    assert code == 2 and "no interrupted run" in stderr

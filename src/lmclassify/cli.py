@@ -22,6 +22,7 @@ app = typer.Typer(
     help="Turn a causal language model into a text classifier five ways and compare them.",
 )
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotImplementedError)
+T = "Training (lora-head, lora-scoring)"
 
 
 def _setup_output(verbose: bool) -> None:
@@ -67,9 +68,36 @@ def compare(
     seed: int = typer.Option(0, help="Fixes splits, initialisation and data order."),
     batch_size: int = typer.Option(16, help="Prompts per forward pass."),
     max_length: int = typer.Option(512, help="Longest prompt in tokens."),
-    max_new_tokens: int = typer.Option(8, help="Longest generated answer."),
+    max_new_tokens: int = typer.Option(5, help="Longest generated answer."),
+    probe_layer: str = typer.Option("auto", help="Probe layer index, or 'auto' (best on dev)."),
+    probe_pooling: str = typer.Option("last", help="Probe pooling: 'last' token or 'mean'."),
+    epochs: int = typer.Option(1, help="LoRA: passes over the training split.", rich_help_panel=T),
+    train_batch_size: int = typer.Option(8, help="LoRA: examples per step.", rich_help_panel=T),
+    gradient_accumulation_steps: int = typer.Option(2, help="LoRA: batches per optimiser step.",
+                                                    rich_help_panel=T),
+    learning_rate: float = typer.Option(5e-4, help="LoRA: adapter peak learning rate.",
+                                        rich_help_panel=T),
+    head_learning_rate: float = typer.Option(2e-3, help="lora-head: head peak learning rate.",
+                                             rich_help_panel=T),
+    weight_decay: float = typer.Option(0.0, help="LoRA: AdamW weight decay.", rich_help_panel=T),
+    warmup_ratio: float = typer.Option(0.06, help="LoRA: warm-up share.", rich_help_panel=T),
+    max_grad_norm: float = typer.Option(1.0, help="LoRA: clipping norm.", rich_help_panel=T),
+    train_max_length: int = typer.Option(256, help="LoRA: longest training prompt.",
+                                         rich_help_panel=T),
+    eval_steps: Optional[int] = typer.Option(None, help="LoRA: dev evaluation every N steps.",
+                                             rich_help_panel=T),
+    patience: int = typer.Option(2, help="LoRA: evaluations without gain before stopping.",
+                                 rich_help_panel=T),
+    checkpoint_steps: int = typer.Option(50, help="LoRA: checkpoint every N steps.",
+                                         rich_help_panel=T),
+    lora_r: int = typer.Option(8, help="LoRA rank r.", rich_help_panel=T),
+    lora_alpha: int = typer.Option(16, help="LoRA alpha.", rich_help_panel=T),
+    lora_dropout: float = typer.Option(0.0, help="LoRA dropout.", rich_help_panel=T),
+    target_modules: str = typer.Option("all-linear", help="LoRA target modules.",
+                                       rich_help_panel=T),
     out: Optional[str] = typer.Option(None, help="Run directory [runs/<data>-<time>]."),
     overwrite: bool = typer.Option(False, help="Replace an existing run directory."),
+    resume: bool = typer.Option(False, help="Continue the interrupted run in --out."),
     progress: bool = typer.Option(True, help="Show progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
@@ -77,15 +105,26 @@ def compare(
     _setup_output(verbose)
     from .compare import CompareConfig, run_compare
     from .report import print_table
+    from .training import TrainingConfig
 
     try:
+        training = TrainingConfig(
+            epochs=epochs, batch_size=train_batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            learning_rate=learning_rate, head_learning_rate=head_learning_rate,
+            weight_decay=weight_decay, warmup_ratio=warmup_ratio, max_grad_norm=max_grad_norm,
+            max_length=train_max_length, eval_steps=eval_steps, patience=patience,
+            checkpoint_steps=checkpoint_steps, r=lora_r, lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout, target_modules=target_modules,
+        )
         config = CompareConfig(
             data=data, text_column=text_column, label_column=label_column, model=model,
             methods=_split_list(methods), template=_unescape(template),
             separator=_unescape(separator), verbalizer=verbalizer, train_size=train_size,
             dev_size=dev_size, test_size=test_size, seed=seed, batch_size=batch_size,
-            max_length=max_length, max_new_tokens=max_new_tokens, out=out,
-            overwrite=overwrite, progress=progress,
+            max_length=max_length, max_new_tokens=max_new_tokens, probe_layer=probe_layer,
+            probe_pooling=probe_pooling, training=training, out=out, overwrite=overwrite,
+            resume=resume, progress=progress,
         )
         document = run_compare(config)
     except USER_ERRORS as error:

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from . import __version__
 from .data import DEFAULT_DATASET, load_dataset, make_splits
+from .features import FeatureStore, check_pooling
 from .metrics import classification_metrics, json_safe
 from .models import DEFAULT_MODEL, check_model_available
 from .prompts import Template, Verbalizer, default_template, default_verbalizer
+from .training import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +52,16 @@ class CompareConfig:
     seed: int = _help("fixes splits, initialisation and data order", 0)
     batch_size: int = _help("prompts per forward pass", 16)
     max_length: int = _help("longest prompt in tokens; longer texts are cut", 512)
-    max_new_tokens: int = _help("longest generated answer for zero-shot-generate", 8)
+    max_new_tokens: int = _help("longest generated answer for zero-shot-generate", 5)
+    probe_layer: str = _help("probe's hidden-state layer: an index or 'auto' (chosen on dev)",
+                             "auto")
+    probe_pooling: str = _help("probe's pooling: 'last' token or 'mean'", "last")
+    training: TrainingConfig = field(
+        default_factory=TrainingConfig, metadata={"help": "how the LoRA methods train"}
+    )
     out: str | None = _help("run directory; None: runs/<data>-<time>")
     overwrite: bool = _help("replace an existing run directory", False)
+    resume: bool = _help("continue the interrupted run in `out`", False)
     progress: bool = _help("show progress bars", True)
 
     def __post_init__(self) -> None:
@@ -71,6 +80,21 @@ class CompareConfig:
         for key in ("batch_size", "max_length", "max_new_tokens"):
             if getattr(self, key) < 1:
                 raise ValueError(f"`{key}` must be a positive integer, got {getattr(self, key)!r}")
+        if self.probe_layer != "auto" and not _is_int(self.probe_layer):
+            raise ValueError(
+                f"`probe_layer` must be 'auto' or an integer, got {self.probe_layer!r}"
+            )
+        check_pooling(self.probe_pooling)
+        if self.resume and not self.out:
+            raise ValueError("`resume` needs `out`: the run directory to continue")
+
+
+def _is_int(value: str) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 @dataclass
@@ -147,56 +171,138 @@ def _resolve_out(config: CompareConfig) -> Path:
         raise ValueError(
             f"`out` {str(out)!r} already exists; choose another directory or pass --overwrite"
         )
+    if config.resume and not staging_dir(out).is_dir():
+        raise ValueError(f"`resume`: there is no interrupted run for {str(out)!r} to continue")
     return out
 
 
+def staging_dir(out: Path) -> Path:
+    """Where a run is written until it is finished; an interrupted run stays here."""
+    return out.with_name(f".{out.name}.partial")
+
+
 def run_compare(config: CompareConfig) -> dict:
-    """Run every method of `config` and write the run directory; returns `results.json`."""
+    """Run every method of `config` and write the run directory; returns `results.json`.
+
+    The run is built in a hidden staging folder beside `out` and renamed into place when
+    finished. Finished methods and training checkpoints are kept there if the run is
+    interrupted, and `resume=True` continues from them.
+    """
     from .models import load_model
 
     plan = plan_run(config)
-    staging = plan.out.with_name(f".{plan.out.name}.partial-{os.getpid()}")
-    staging.mkdir(parents=True, exist_ok=False)
+    staging = _open_staging(plan)
     try:
         loaded = load_model(plan.config.model)
         results, predictions = _run_methods(plan, loaded, staging)
         document = _results_document(plan, loaded, results)
         _write_run(staging, plan, loaded, document, predictions)
         _move_into_place(staging, plan.out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        _keep_if_resumable(staging)
+        raise
     logger.info("run written to %s", plan.out)
     return document
+
+
+def _open_staging(plan: Plan) -> Path:
+    staging = staging_dir(plan.out)
+    options = json.dumps(_repeatable_options(plan.config), sort_keys=True)
+    if plan.config.resume:
+        previous = (staging / "options.json").read_text(encoding="utf-8")
+        if previous != options:
+            raise ValueError(
+                f"`resume`: the interrupted run in {str(staging)!r} used other options; "
+                "rerun it with the same options or start afresh without --resume"
+            )
+        logger.info("resuming the interrupted run in %s", staging)
+        return staging
+    if staging.exists():
+        logger.info("discarding an earlier interrupted run in %s", staging)
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    (staging / "options.json").write_text(options, encoding="utf-8")
+    return staging
+
+
+def _repeatable_options(config: CompareConfig) -> dict:
+    """The options that decide the results (not where they go or how they are shown)."""
+    options = asdict(config)
+    for key in ("out", "overwrite", "resume", "progress"):
+        options.pop(key)
+    return options
+
+
+def _keep_if_resumable(staging: Path) -> None:
+    if (staging / "methods").is_dir() or (staging / "checkpoints").is_dir():
+        logger.warning("interrupted; the finished part is kept in %s: rerun with --resume",
+                       staging)
+    else:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _run_methods(plan: Plan, loaded, staging: Path) -> tuple[list[dict], list[dict]]:
     import torch
 
+    store = FeatureStore(loaded.source, plan.template, plan.config.max_length)
     results, predictions = [], []
     for name in plan.methods:
-        logger.info("method %s", name)
-        torch.manual_seed(plan.config.seed)
-        method = build_method(name, plan, loaded)
-        result, rows = evaluate_method(method, plan)
-        method.save(staging / "models" / name)
+        done = staging / "methods" / name
+        if (done / "result.json").is_file():
+            logger.info("method %s: finished before the interruption", name)
+        else:
+            logger.info("method %s", name)
+            torch.manual_seed(plan.config.seed)
+            method = build_method(name, plan, loaded, store, staging)
+            result, rows = evaluate_method(method, plan)
+            method.save(staging / "models" / name)
+            _save_method_outcome(done, result, rows)
+        result, rows = _load_method_outcome(done)
         results.append(result)
         predictions.extend(rows)
+    shutil.rmtree(staging / "methods", ignore_errors=True)
+    shutil.rmtree(staging / "checkpoints", ignore_errors=True)
     return results, predictions
 
 
-def build_method(name: str, plan: Plan, loaded):
+def _save_method_outcome(folder: Path, result: dict, rows: list[dict]) -> None:
+    """A finished method's result and predictions, written last so they mark it done."""
+    staging = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    _write_jsonl(staging / "predictions.jsonl", rows)
+    _write_json(staging / "result.json", json_safe(result))
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+
+
+def _load_method_outcome(folder: Path) -> tuple[dict, list[dict]]:
+    result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    lines = (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    return result, [json.loads(line) for line in lines]
+
+
+def build_method(name: str, plan: Plan, loaded, store=None, staging: Path | None = None):
     """A method object with the run's model, prompt strings and options."""
     from .methods import method_class
 
-    cls = method_class(name)
-    options = {
-        "batch_size": plan.config.batch_size,
-        "max_length": plan.config.max_length,
-        "progress": plan.config.progress,
-    }
+    config = plan.config
+    options = {"batch_size": config.batch_size, "max_length": config.max_length,
+               "progress": config.progress}
     if name == "zero-shot-generate":
-        options["max_new_tokens"] = plan.config.max_new_tokens
+        options["max_new_tokens"] = config.max_new_tokens
+    if name == "zero-shot-scoring":
+        options["feature_store"] = store
+    if name == "probe":
+        layer = config.probe_layer if config.probe_layer == "auto" else int(config.probe_layer)
+        options.update(layer=layer, pooling=config.probe_pooling, feature_store=store,
+                       seed=config.seed)
+    if name in ("lora-head", "lora-scoring"):
+        checkpoints = staging / "checkpoints" / name if staging else None
+        options.update(training=config.training, seed=config.seed,
+                       checkpoint_dir=checkpoints, resume=config.resume)
     classes = plan.splits.test.classes
+    cls = method_class(name)
     return cls(loaded.model, loaded.tokenizer, plan.template, plan.verbalizer, classes, **options)
 
 
@@ -222,6 +328,8 @@ def evaluate_method(method, plan: Plan) -> tuple[dict, list[dict]]:
         "metrics": metrics,
         "seconds": {"fit": round(fit_seconds, 3), "predict": round(predict_seconds, 3)},
     }
+    if method.fit_summary():
+        result["fit"] = method.fit_summary()
     rows = _prediction_rows(method, test, preds, proba, plan)
     return result, rows
 
@@ -293,10 +401,14 @@ def _write_run(staging: Path, plan: Plan, loaded, document: dict, predictions: l
 
     _write_json(staging / "config.json", resolved_config(plan, loaded))
     _write_json(staging / "results.json", document)
-    with open(staging / "predictions.jsonl", "w", encoding="utf-8") as handle:
-        for row in predictions:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    _write_jsonl(staging / "predictions.jsonl", predictions)
     (staging / "report.md").write_text(render_markdown(document), encoding="utf-8")
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -305,6 +417,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 def _move_into_place(staging: Path, out: Path) -> None:
     """Rename the finished staging folder to `out`, replacing an old run only at the end."""
+    (staging / "options.json").unlink()
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         out.rename(old)

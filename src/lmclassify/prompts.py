@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 TEXT_SLOT = "{text}"
 
-ZH_TEMPLATE = "评论：{text}\n情感："
+ZH_TEMPLATE = "评论：{text}\n问题：这条评论的情感是正面还是负面？\n答案："
 EN_TEMPLATE = "Text: {text}\nLabel:"
 ZH_VERBALIZER = {"negative": ("负面",), "positive": ("正面",)}
 

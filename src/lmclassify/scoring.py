@@ -88,8 +88,13 @@ class LabelLayout:
 
 
 def label_log_probs(
-    model, prompts: list[list[int]], layout: LabelLayout, pad_id: int, padding_side: str = "right"
-) -> torch.Tensor:
+    model,
+    prompts: list[list[int]],
+    layout: LabelLayout,
+    pad_id: int,
+    padding_side: str = "right",
+    return_features: bool = False,
+):
     """Summed log-probabilities of every label word after every prompt, differentiable.
 
     Args:
@@ -98,9 +103,11 @@ def label_log_probs(
         layout: the label words, from `LabelLayout.build`.
         pad_id: token id used for padding (never attended to).
         padding_side: ``"left"`` or ``"right"``; results do not depend on it.
+        return_features: also return every layer's hidden state at each prompt's last
+            token, ``[batch, layers + 1, hidden]``, for a probe sharing this pass.
 
     Returns:
-        ``[batch, words]`` log P(word | prompt).
+        ``[batch, words]`` log P(word | prompt) (and the features when asked).
     """
     causal_lm = unwrap_causal_lm(model)
     decoder, head = causal_lm.get_decoder(), causal_lm.get_output_embeddings()
@@ -109,7 +116,8 @@ def label_log_probs(
     inputs = _to_device(inputs, device)
     ends = inputs.pop("prompt_end")  # [B] index of each prompt's last token
 
-    hidden = decoder(**inputs, use_cache=False).last_hidden_state  # [B, T, H]
+    output = decoder(**inputs, use_cache=False, output_hidden_states=return_features)
+    hidden = output.last_hidden_state  # [B, T, H]
 
     # Only the prompt's last token and the packed label tokens predict label tokens.
     relative = torch.arange(-1, layout.n_packed, device=device)  # [C + 1]
@@ -122,7 +130,12 @@ def label_log_probs(
     target = layout.target.to(device)
     chosen = logits[:, query, target]  # [B, W, K]
     token_log_probs = chosen - log_norm[:, query]  # [B, W, K]
-    return (token_log_probs * layout.valid.to(device)).sum(dim=-1)  # [B, W]
+    scores = (token_log_probs * layout.valid.to(device)).sum(dim=-1)  # [B, W]
+    if not return_features:
+        return scores
+    layers = torch.stack(output.hidden_states, dim=1)  # [B, layers + 1, T, H]
+    index = ends[:, None, None, None].expand(-1, layers.shape[1], 1, layers.shape[-1])
+    return scores, layers.gather(2, index)[:, :, 0]  # [B, layers + 1, H]
 
 
 def _to_device(value, device):
@@ -264,30 +277,40 @@ class LabelScorer:
         return encode_prompts(self.tokenizer, self.template, texts, budget)
 
     @torch.no_grad()
-    def score(self, texts: list[str], prompts: list[list[int]] | None = None) -> torch.Tensor:
-        """``[n, words]`` log P(word | prompt) for each text, in the input order."""
+    def score(self, texts: list[str], prompts=None, return_features: bool = False):
+        """``[n, words]`` log P(word | prompt) for each text, in the input order.
+
+        With `return_features`, also ``[n, layers + 1, hidden]``: every layer's hidden
+        state at each prompt's last token, from the same forward pass.
+        """
         from tqdm.auto import tqdm
 
         if prompts is None:
             prompts = self.encode_prompts(texts)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        scores = torch.empty(len(prompts), len(self.words))
+        scores, features = torch.empty(len(prompts), len(self.words)), None
         bar = tqdm(total=len(prompts), desc="scoring", unit="ex", disable=not self.progress)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            batch = [prompts[i] for i in chunk]
-            scores[chunk] = self._score_batch(batch).float().cpu()
+            batch = self._score_batch([prompts[i] for i in chunk], return_features)
+            if return_features:
+                batch, batch_features = batch
+                if features is None:
+                    features = torch.empty(len(prompts), *batch_features.shape[1:])
+                features[chunk] = batch_features.float().cpu()
+            scores[chunk] = batch.float().cpu()
             bar.update(len(chunk))
         bar.close()
-        return scores
+        return (scores, features) if return_features else scores
 
-    def _score_batch(self, batch: list[list[int]]) -> torch.Tensor:
+    def _score_batch(self, batch: list[list[int]], return_features: bool = False):
         return label_log_probs(
             self.model,
             batch,
             self.layout,
             pad_id=self.tokenizer.pad_token_id,
             padding_side=self.tokenizer.padding_side,
+            return_features=return_features,
         )
 
 

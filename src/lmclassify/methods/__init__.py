@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .base import Method, read_method_config
+from .lora import LoraHead, LoraScoring
+from .probe import Probe
 from .zero_shot import ZeroShotGenerate, ZeroShotScoring
 
 METHODS: dict[str, type[Method]] = {
-    cls.name: cls for cls in (ZeroShotGenerate, ZeroShotScoring)
+    cls.name: cls for cls in (ZeroShotGenerate, ZeroShotScoring, Probe, LoraHead, LoraScoring)
 }
 
 
@@ -21,5 +23,5 @@ def method_class(name: str) -> type[Method]:
     return METHODS[name]
 
 
-__all__ = ["METHODS", "Method", "ZeroShotGenerate", "ZeroShotScoring", "method_class",
-           "read_method_config"]
+__all__ = ["METHODS", "LoraHead", "LoraScoring", "Method", "Probe", "ZeroShotGenerate",
+           "ZeroShotScoring", "method_class", "read_method_config"]

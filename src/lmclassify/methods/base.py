@@ -44,6 +44,10 @@ class Method(ABC):
     def predict(self, texts) -> np.ndarray:
         return self.predict_proba(texts).argmax(axis=1)
 
+    def fit_summary(self) -> dict:
+        """What fitting chose or reached (layer, steps, dev score), for the results."""
+        return {}
+
     def config(self) -> dict:
         """What `save` records beside the weights, enough to rebuild the method."""
         return {

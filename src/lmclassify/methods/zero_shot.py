@@ -31,18 +31,21 @@ class ZeroShotScoring(Method):
         batch_size: prompts per forward pass.
         max_length: longest row in tokens; longer texts are cut.
         progress: show a progress bar.
+        feature_store: a `FeatureStore`: the same forward pass then also stores every
+            layer's hidden state at the prompts' last token, for a probe to reuse.
     """
 
     name = "zero-shot-scoring"
 
     def __init__(
         self, model, tokenizer, template, verbalizer, classes, *,
-        batch_size=16, max_length=512, progress=True,
+        batch_size=16, max_length=512, progress=True, feature_store=None,
     ):
         super().__init__(model, tokenizer, template, verbalizer, classes)
         self.batch_size = batch_size
         self.max_length = max_length
         self.progress = progress
+        self.feature_store = feature_store
 
     def fit(self, texts, labels, dev_texts=None, dev_labels=None) -> ZeroShotScoring:
         self._check_fit_inputs(texts, labels)
@@ -55,7 +58,18 @@ class ZeroShotScoring(Method):
             self.model, self.tokenizer, self.template, words,
             batch_size=self.batch_size, max_length=self.max_length, progress=self.progress,
         )
-        return class_log_scores(scorer.score(list(texts)), words, self.verbalizer)
+        texts = list(texts)
+        if not self._shares_features(texts):
+            return class_log_scores(scorer.score(texts), words, self.verbalizer)
+        prompts = scorer.encode_prompts(texts)
+        scores, features = scorer.score(texts, prompts, return_features=True)
+        if max(map(len, prompts)) < scorer.max_length - scorer.layout.n_packed:
+            self.feature_store.put(texts, "last", features)  # no text cut: same prompts
+        return class_log_scores(scores, words, self.verbalizer)
+
+    def _shares_features(self, texts) -> bool:
+        store = self.feature_store
+        return store is not None and store.get(texts, "last") is None
 
     def predict_proba(self, texts) -> np.ndarray:
         scores = self.class_log_scores(texts).double()
@@ -84,7 +98,7 @@ class ZeroShotGenerate(Method):
 
     def __init__(
         self, model, tokenizer, template, verbalizer, classes, *,
-        max_new_tokens=8, batch_size=16, max_length=512, progress=True,
+        max_new_tokens=5, batch_size=16, max_length=512, progress=True,
     ):
         super().__init__(model, tokenizer, template, verbalizer, classes)
         self.max_new_tokens = max_new_tokens
