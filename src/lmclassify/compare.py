@@ -18,11 +18,13 @@ from pathlib import Path
 
 from . import __version__
 from .data import DEFAULT_DATASET, load_dataset, make_splits
+from .calibration import CALIBRATIONS, check_calibration, check_normalization
 from .features import FeatureStore, check_pooling
 from .metrics import classification_metrics, json_safe
 from .models import DEFAULT_MODEL, check_model_available
-from .prompts import Template, Verbalizer, default_template, default_verbalizer
+from .prompts import Template, Verbalizer, default_template, default_verbalizer, demonstrations
 from .training import TrainingConfig
+from .verbalizers import default_verbalizers, read_verbalizers, spread, verbalizer_study
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,16 @@ class CompareConfig:
     batch_size: int = _help("prompts per forward pass", 16)
     max_length: int = _help("longest prompt in tokens; longer texts are cut", 512)
     max_new_tokens: int = _help("longest generated answer for zero-shot-generate", 5)
+    calibrations: tuple[str, ...] = _help(
+        "calibrations of label scoring, each its own row: none, contextual, dc-pmi, batch",
+        ("none",),
+    )
+    normalize: str = _help("length normalisation of label-word scores: none, token, char",
+                           "none")
+    shots: int = _help("labelled training examples per class in zero-shot prompts", 0)
+    study_verbalizers: str | None = _help(
+        "also score many verbalizers zero-shot: 'builtin' or a file of specs", None
+    )
     probe_layer: str = _help("probe's hidden-state layer: an index or 'auto' (chosen on dev)",
                              "auto")
     probe_pooling: str = _help("probe's pooling: 'last' token or 'mean'", "last")
@@ -85,6 +97,13 @@ class CompareConfig:
                 f"`probe_layer` must be 'auto' or an integer, got {self.probe_layer!r}"
             )
         check_pooling(self.probe_pooling)
+        if not self.calibrations:
+            raise ValueError("`calibrations` is empty; choose from " + ", ".join(CALIBRATIONS))
+        for name in self.calibrations:
+            check_calibration(name)
+        check_normalization(self.normalize)
+        if self.shots < 0:
+            raise ValueError(f"`shots` must be 0 or more, got {self.shots!r}")
         if self.resume and not self.out:
             raise ValueError("`resume` needs `out`: the run directory to continue")
 
@@ -107,6 +126,8 @@ class Plan:
     verbalizer: Verbalizer
     methods: list[str]
     out: Path
+    zero_shot_template: Template | None = None
+    study: list | None = None
 
 
 def plan_run(config: CompareConfig) -> Plan:
@@ -134,7 +155,19 @@ def plan_run(config: CompareConfig) -> Plan:
     check_model_available(config.model)
     out = _resolve_out(config)
     methods = list(config.methods or METHODS)
-    return Plan(config, splits, template, verbalizer, methods, out)
+    zero_shot_template = template
+    if config.shots:
+        train = splits.train
+        zero_shot_template = template.with_prefix(demonstrations(
+            train.texts, train.labels, train.classes, template, verbalizer, config.shots,
+            config.seed,
+        ))
+    study = None
+    if config.study_verbalizers:
+        study = (default_verbalizers(dataset.name, dataset.classes)
+                 if config.study_verbalizers == "builtin"
+                 else read_verbalizers(config.study_verbalizers, dataset.classes))
+    return Plan(config, splits, template, verbalizer, methods, out, zero_shot_template, study)
 
 
 def _split_sizes(config: CompareConfig, available: int) -> dict[str, int]:
@@ -196,6 +229,9 @@ def run_compare(config: CompareConfig) -> dict:
         loaded = load_model(plan.config.model)
         results, predictions = _run_methods(plan, loaded, staging)
         document = _results_document(plan, loaded, results)
+        if plan.study:
+            study = json_safe(_run_study(plan, loaded))
+            document.update(verbalizer_study=study, verbalizer_spread=spread(study))
         _write_run(staging, plan, loaded, document, predictions)
         _move_into_place(staging, plan.out)
     except BaseException:
@@ -254,18 +290,29 @@ def _run_methods(plan: Plan, loaded, staging: Path) -> tuple[list[dict], list[di
             logger.info("method %s", name)
             torch.manual_seed(plan.config.seed)
             method = build_method(name, plan, loaded, store, staging)
-            result, rows = evaluate_method(method, plan)
+            method_results, rows = evaluate_method(method, plan)
             method.save(staging / "models" / name)
-            _save_method_outcome(done, result, rows)
-        result, rows = _load_method_outcome(done)
-        results.append(result)
+            _save_method_outcome(done, method_results, rows)
+        method_results, rows = _load_method_outcome(done)
+        results.extend(method_results)
         predictions.extend(rows)
     shutil.rmtree(staging / "methods", ignore_errors=True)
     shutil.rmtree(staging / "checkpoints", ignore_errors=True)
     return results, predictions
 
 
-def _save_method_outcome(folder: Path, result: dict, rows: list[dict]) -> None:
+def _run_study(plan: Plan, loaded) -> list[dict]:
+    """Zero-shot scoring of the test split with every study verbalizer and calibration."""
+    logger.info("verbalizer study: %d verbalizers", len(plan.study))
+    test, config = plan.splits.test, plan.config
+    return verbalizer_study(
+        loaded.model, loaded.tokenizer, plan.zero_shot_template, plan.study, test.texts,
+        test.labels, test.classes, calibrations=CALIBRATIONS, normalize=config.normalize,
+        batch_size=config.batch_size, max_length=config.max_length, progress=config.progress,
+    )
+
+
+def _save_method_outcome(folder: Path, result: list[dict], rows: list[dict]) -> None:
     """A finished method's result and predictions, written last so they mark it done."""
     staging = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
@@ -276,7 +323,7 @@ def _save_method_outcome(folder: Path, result: dict, rows: list[dict]) -> None:
     staging.rename(folder)
 
 
-def _load_method_outcome(folder: Path) -> tuple[dict, list[dict]]:
+def _load_method_outcome(folder: Path) -> tuple[list[dict], list[dict]]:
     result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
     lines = (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
     return result, [json.loads(line) for line in lines]
@@ -289,10 +336,16 @@ def build_method(name: str, plan: Plan, loaded, store=None, staging: Path | None
     config = plan.config
     options = {"batch_size": config.batch_size, "max_length": config.max_length,
                "progress": config.progress}
+    template = plan.template
     if name == "zero-shot-generate":
         options["max_new_tokens"] = config.max_new_tokens
+        template = plan.zero_shot_template
     if name == "zero-shot-scoring":
-        options["feature_store"] = store
+        template = plan.zero_shot_template
+        options.update(normalize=config.normalize,
+                       feature_store=store if template == plan.template else None)
+    if name == "lora-scoring":
+        options["normalize"] = config.normalize
     if name == "probe":
         layer = config.probe_layer if config.probe_layer == "auto" else int(config.probe_layer)
         options.update(layer=layer, pooling=config.probe_pooling, feature_store=store,
@@ -303,38 +356,44 @@ def build_method(name: str, plan: Plan, loaded, store=None, staging: Path | None
                        checkpoint_dir=checkpoints, resume=config.resume)
     classes = plan.splits.test.classes
     cls = method_class(name)
-    return cls(loaded.model, loaded.tokenizer, plan.template, plan.verbalizer, classes, **options)
+    return cls(loaded.model, loaded.tokenizer, template, plan.verbalizer, classes, **options)
 
 
-def evaluate_method(method, plan: Plan) -> tuple[dict, list[dict]]:
-    """Fit on train (with dev), predict test, and measure; returns a result and its rows."""
+def evaluate_method(method, plan: Plan) -> tuple[list[dict], list[dict]]:
+    """Fit on train (with dev), predict test, and measure; one result per calibration for
+    the label-scoring methods, one otherwise. Returns the results and their rows."""
     train, dev, test = plan.splits.train, plan.splits.dev, plan.splits.test
     started = time.perf_counter()
     method.fit(train.texts, train.labels, dev.texts, dev.labels)
     fit_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    proba = method.predict_proba(test.texts)
-    preds = getattr(method, "pred_ids_", None)
-    preds = proba.argmax(axis=1) if preds is None else preds
+    if hasattr(method, "calibrated_probas"):
+        probas = method.calibrated_probas(test.texts, plan.config.calibrations)
+    else:
+        probas = {"none": method.predict_proba(test.texts)}
     predict_seconds = time.perf_counter() - started
 
-    metrics = classification_metrics(test.labels, preds, proba, test.classes)
-    result = {
-        "method": method.name,
-        "verbalizer": plan.verbalizer.to_json(),
-        "calibration": "none",
-        "seed": plan.config.seed,
-        "metrics": metrics,
-        "seconds": {"fit": round(fit_seconds, 3), "predict": round(predict_seconds, 3)},
-    }
-    if method.fit_summary():
-        result["fit"] = method.fit_summary()
-    rows = _prediction_rows(method, test, preds, proba, plan)
-    return result, rows
+    results, rows = [], []
+    for calibration, proba in probas.items():
+        preds = getattr(method, "pred_ids_", None)
+        preds = proba.argmax(axis=1) if preds is None else preds
+        result = {
+            "method": method.name,
+            "verbalizer": plan.verbalizer.to_json(),
+            "calibration": calibration,
+            "seed": plan.config.seed,
+            "metrics": classification_metrics(test.labels, preds, proba, test.classes),
+            "seconds": {"fit": round(fit_seconds, 3), "predict": round(predict_seconds, 3)},
+        }
+        if method.fit_summary():
+            result["fit"] = method.fit_summary()
+        results.append(result)
+        rows += _prediction_rows(method, test, preds, proba, plan, calibration)
+    return results, rows
 
 
-def _prediction_rows(method, test, preds, proba, plan: Plan) -> list[dict]:
+def _prediction_rows(method, test, preds, proba, plan: Plan, calibration: str) -> list[dict]:
     answers = getattr(method, "answers_", None)
     rows = []
     for i, (text, label) in enumerate(zip(test.texts, test.labels)):
@@ -346,7 +405,7 @@ def _prediction_rows(method, test, preds, proba, plan: Plan) -> list[dict]:
             "pred": test.classes[preds[i]] if preds[i] >= 0 else None,
             "proba": [round(float(p), 6) for p in proba[i]],
             "verbalizer": str(plan.verbalizer),
-            "calibration": "none",
+            "calibration": calibration,
             "seed": plan.config.seed,
         }
         if answers is not None:

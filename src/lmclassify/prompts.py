@@ -52,6 +52,15 @@ class Template:
         """The prompt before the text slot: the 'domain premise' without the input."""
         return self.text.split(TEXT_SLOT)[0]
 
+    @property
+    def suffix(self) -> str:
+        """The prompt after the text slot: what states the answer's domain."""
+        return self.text.split(TEXT_SLOT)[1]
+
+    def with_prefix(self, prefix: str) -> Template:
+        """The same template with `prefix` (e.g. demonstrations) put before it."""
+        return Template(prefix.replace(TEXT_SLOT, "{ text }") + self.text, self.separator)
+
     def render(self, text: str) -> str:
         return self.text.replace(TEXT_SLOT, text)
 
@@ -145,6 +154,35 @@ class Verbalizer:
 
     def __str__(self) -> str:
         return ",".join(f"{name}={'|'.join(words)}" for name, words in self.words.items())
+
+
+def demonstrations(texts, labels, classes, template, verbalizer, shots: int, seed: int) -> str:
+    """A prompt prefix of `shots` labelled examples per class, each answered with its
+    class's first label word and followed by a blank line; picked and ordered by `seed`.
+
+    Raises:
+        ValueError: a class has fewer than `shots` examples to draw from.
+    """
+    import numpy as np
+
+    if shots < 0:
+        raise ValueError(f"`shots` must be 0 or more, got {shots!r}")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for class_id, name in enumerate(classes):
+        pool = [i for i, label in enumerate(labels) if label == class_id]
+        if len(pool) < shots:
+            raise ValueError(
+                f"`shots` {shots} needs {shots} training examples of class {name!r}, "
+                f"found {len(pool)}"
+            )
+        chosen += [(int(i), name) for i in rng.choice(pool, size=shots, replace=False)]
+    order = rng.permutation(len(chosen))
+    return "".join(
+        template.render(texts[chosen[k][0]]) + template.separator
+        + verbalizer.words[chosen[k][1]][0] + "\n\n"
+        for k in order
+    )
 
 
 def default_template(classes: list[str], dataset_name: str) -> Template:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..calibration import calibrated_log_probs
 from ..scoring import LabelLayout, class_log_scores, encode_label_words, encode_prompts
 from ..scoring import label_log_probs, unwrap_causal_lm
 from ..training import Evaluation, Trainer, TrainingConfig
@@ -137,9 +138,12 @@ class LoraMethod(Method):
         bar.close()
         return logits
 
-    def predict_proba(self, texts) -> np.ndarray:
+    def _check_fitted(self) -> None:
         if not hasattr(self, "modules_"):
             raise ValueError(f"`{self.name}` must be fitted or loaded before predicting")
+
+    def predict_proba(self, texts) -> np.ndarray:
+        self._check_fitted()
         logits = self._logits_for(self._prompts(texts, self.max_length))
         return torch.softmax(logits.double(), dim=-1).numpy()
 
@@ -223,6 +227,35 @@ class LoraScoring(LoraMethod):
     """
 
     name = "lora-scoring"
+
+    def __init__(self, *args, calibration="none", normalize="none", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calibration = calibration
+        self.normalize = normalize
+
+    def calibrated_probas(self, texts, calibrations) -> dict[str, np.ndarray]:
+        """``{calibration: [n, classes] probabilities}`` from one pass of the adapted model.
+        Calibration and length normalisation apply at prediction only, not in training."""
+        self._check_fitted()
+        self.modules_.eval()
+        log_probs = calibrated_log_probs(
+            self.peft_model_, self.tokenizer, self.template, self.verbalizer, list(texts),
+            calibrations, self.normalize, batch_size=self.batch_size,
+            max_length=self.max_length, progress=self.progress,
+        )
+        return {name: torch.exp(scores).numpy() for name, scores in log_probs.items()}
+
+    def predict_proba(self, texts) -> np.ndarray:
+        return self.calibrated_probas(texts, [self.calibration])[self.calibration]
+
+    def config(self) -> dict:
+        return {**super().config(), "calibration": self.calibration,
+                "normalize": self.normalize}
+
+    def _load_state(self, directory: Path, config: dict) -> None:
+        super()._load_state(directory, config)
+        self.calibration = config.get("calibration", "none")
+        self.normalize = config.get("normalize", "none")
 
     def _label_layout(self) -> LabelLayout:
         if not hasattr(self, "layout_"):

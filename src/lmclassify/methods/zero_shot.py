@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from ..errors import LmclassifyWarning
-from ..scoring import LabelScorer, class_log_scores, encode_prompts
+from ..calibration import calibrated_log_probs
+from ..scoring import encode_label_words, encode_prompts
 from .base import Method
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ class ZeroShotScoring(Method):
         progress: show a progress bar.
         feature_store: a `FeatureStore`: the same forward pass then also stores every
             layer's hidden state at the prompts' last token, for a probe to reuse.
+        calibration: one of `calibration.CALIBRATIONS` (default ``"none"``).
+        normalize: length normalisation of label-word scores: ``"none"``, ``"token"``,
+            ``"char"``.
     """
 
     name = "zero-shot-scoring"
@@ -40,40 +44,58 @@ class ZeroShotScoring(Method):
     def __init__(
         self, model, tokenizer, template, verbalizer, classes, *,
         batch_size=16, max_length=512, progress=True, feature_store=None,
+        calibration="none", normalize="none",
     ):
         super().__init__(model, tokenizer, template, verbalizer, classes)
         self.batch_size = batch_size
         self.max_length = max_length
         self.progress = progress
         self.feature_store = feature_store
+        self.calibration = calibration
+        self.normalize = normalize
 
     def fit(self, texts, labels, dev_texts=None, dev_labels=None) -> ZeroShotScoring:
         self._check_fit_inputs(texts, labels)
         return self
 
-    def class_log_scores(self, texts) -> torch.Tensor:
-        """``[n, classes]`` log of each class's summed label-word probability."""
-        words = self.verbalizer.all_words()
-        scorer = LabelScorer(
-            self.model, self.tokenizer, self.template, words,
+    def calibrated_probas(self, texts, calibrations) -> dict[str, np.ndarray]:
+        """``{calibration: [n, classes] probabilities}`` from one pass over `texts`."""
+        texts = list(texts)
+        log_probs = calibrated_log_probs(
+            self.model, self.tokenizer, self.template, self.verbalizer, texts, calibrations,
+            self.normalize, feature_sink=self._feature_sink(texts),
             batch_size=self.batch_size, max_length=self.max_length, progress=self.progress,
         )
-        texts = list(texts)
-        if not self._shares_features(texts):
-            return class_log_scores(scorer.score(texts), words, self.verbalizer)
-        prompts = scorer.encode_prompts(texts)
-        scores, features = scorer.score(texts, prompts, return_features=True)
-        if max(map(len, prompts)) < scorer.max_length - scorer.layout.n_packed:
-            self.feature_store.put(texts, "last", features)  # no text cut: same prompts
-        return class_log_scores(scores, words, self.verbalizer)
-
-    def _shares_features(self, texts) -> bool:
-        store = self.feature_store
-        return store is not None and store.get(texts, "last") is None
+        return {name: torch.exp(scores).numpy() for name, scores in log_probs.items()}
 
     def predict_proba(self, texts) -> np.ndarray:
-        scores = self.class_log_scores(texts).double()
-        return torch.softmax(scores, dim=-1).numpy()
+        return self.calibrated_probas(texts, [self.calibration])[self.calibration]
+
+    def _feature_sink(self, texts):
+        """Stores the pass's features for a probe, unless cached or some text was cut."""
+        store = self.feature_store
+        if store is None or store.get(texts, "last") is not None:
+            return None
+
+        def sink(prompts, features):
+            budget = self.max_length - self._n_packed()
+            if max(map(len, prompts)) < budget:
+                store.put(texts, "last", features)
+
+        return sink
+
+    def _n_packed(self) -> int:
+        label_ids = encode_label_words(self.tokenizer, self.verbalizer.all_words(),
+                                       self.template.separator)
+        return sum(len(ids) - 1 for ids in label_ids)
+
+    def config(self) -> dict:
+        return {**super().config(), "calibration": self.calibration,
+                "normalize": self.normalize}
+
+    def _load_state(self, directory, config: dict) -> None:
+        self.calibration = config.get("calibration", "none")
+        self.normalize = config.get("normalize", "none")
 
 
 class ZeroShotGenerate(Method):
