@@ -243,3 +243,44 @@ def test_calibrations_shots_and_a_verbalizer_study_in_one_run(tmp_path, compare_
         "none", "contextual", "dc-pmi", "batch"}
     saved = json.loads((out / "models" / "zero-shot-scoring" / "method.json").read_text())
     assert saved["template"]["text"].count("评论：") == 3  # one demonstration per class
+
+
+def test_seeds_intervals_comparisons_and_data_checks(tmp_path, compare_args):
+    out = tmp_path / "run"
+    code, _, stderr = run([*compare_args, "--methods", "zero-shot-scoring,lora-head",
+                           "--seeds", "0,1", "--bootstrap", "200", "--out", str(out)])
+    assert code == 0, stderr
+    document = json.loads((out / "results.json").read_text())
+    assert [(r["method"], r["seed"]) for r in document["results"]] == [
+        ("zero-shot-scoring", 0), ("lora-head", 0), ("lora-head", 1)]
+    for result in document["results"]:
+        low, high = result["intervals"]["accuracy"]
+        assert low <= result["metrics"]["accuracy"] <= high
+    assert sorted(p.name for p in (out / "models").iterdir()) == [
+        "lora-head", "lora-head-seed1", "zero-shot-scoring"]
+
+    (summary,) = document["seed_summary"]
+    accuracies = [r["metrics"]["accuracy"] for r in document["results"][1:]]
+    assert summary["seeds"] == [0, 1]
+    assert summary["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
+    assert summary["std"]["accuracy"] == pytest.approx(np.std(accuracies, ddof=1))
+
+    (pair,) = document["comparisons"]  # seed 0 only: one pair
+    assert (pair["a"], pair["b"]) == ("zero-shot-scoring [seed 0]", "lora-head [seed 0]")
+    assert 0 <= pair["p_value"] <= pair["p_adjusted"] <= 1
+
+    checks = document["data_checks"]
+    assert checks["exact_leaks"] == 0
+    assert checks["splits"]["test"]["n"] == 30
+    assert checks["truncated"] == {"train": 0, "dev": 0, "test": 0}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [(["--seeds", "0,x"], "`seeds` must be comma-separated integers"),
+     (["--resplit"], "`resplit` needs `seeds`"),
+     (["--seeds", "1,1"], "`seeds` must be distinct integers")],
+)
+def test_bad_seed_options(tmp_path, compare_args, change, message):
+    code, _, stderr = run([*compare_args, *change, "--out", str(tmp_path / "r")])
+    assert code == 2 and message in stderr

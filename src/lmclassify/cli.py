@@ -66,6 +66,10 @@ def compare(
     dev_size: Optional[int] = typer.Option(None, help="Development examples [500]."),
     test_size: Optional[int] = typer.Option(None, help="Test examples [1000]."),
     seed: int = typer.Option(0, help="Fixes splits, initialisation and data order."),
+    seeds: Optional[str] = typer.Option(
+        None, help="Repeat the trained methods with these seeds, e.g. 0,1,2."),
+    resplit: bool = typer.Option(False, help="With --seeds: a new split per seed, all methods."),
+    bootstrap: int = typer.Option(1000, help="Bootstrap resamples for confidence intervals."),
     batch_size: int = typer.Option(16, help="Prompts per forward pass."),
     max_length: int = typer.Option(512, help="Longest prompt in tokens."),
     max_new_tokens: int = typer.Option(5, help="Longest generated answer."),
@@ -130,7 +134,8 @@ def compare(
             data=data, text_column=text_column, label_column=label_column, model=model,
             methods=_split_list(methods), template=_unescape(template),
             separator=_unescape(separator), verbalizer=verbalizer, train_size=train_size,
-            dev_size=dev_size, test_size=test_size, seed=seed, batch_size=batch_size,
+            dev_size=dev_size, test_size=test_size, seed=seed, seeds=_int_list(seeds),
+            resplit=resplit, n_resamples=bootstrap, batch_size=batch_size,
             max_length=max_length, max_new_tokens=max_new_tokens,
             calibrations=_split_list(calibration), normalize=normalize, shots=shots,
             study_verbalizers=study_verbalizers, probe_layer=probe_layer,
@@ -231,6 +236,16 @@ def _split_list(value: Optional[str]) -> Optional[tuple[str, ...]]:
     if value is None:
         return None
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _int_list(value: Optional[str]) -> Optional[tuple[int, ...]]:
+    items = _split_list(value)
+    if items is None:
+        return None
+    try:
+        return tuple(int(item) for item in items)
+    except ValueError:
+        raise ValueError(f"`seeds` must be comma-separated integers, got {value!r}") from None
 
 
 def _unescape(value: Optional[str]) -> Optional[str]:

@@ -17,12 +17,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import __version__
-from .data import DEFAULT_DATASET, load_dataset, make_splits
 from .calibration import CALIBRATIONS, check_calibration, check_normalization
+from .checks import data_checks
+from .data import DEFAULT_DATASET, load_dataset, make_splits
 from .features import FeatureStore, check_pooling
 from .metrics import classification_metrics, json_safe
 from .models import DEFAULT_MODEL, check_model_available
 from .prompts import Template, Verbalizer, default_template, default_verbalizer, demonstrations
+from .stats import bootstrap_ci
+from .summary import comparisons, seed_summary
 from .training import TrainingConfig
 from .verbalizers import default_verbalizers, read_verbalizers, spread, verbalizer_study
 
@@ -52,6 +55,10 @@ class CompareConfig:
     dev_size: int | None = _help("development examples; None: 500 or what the data allows")
     test_size: int | None = _help("test examples; None: 1000 or what the data allows")
     seed: int = _help("fixes splits, initialisation and data order", 0)
+    seeds: tuple[int, ...] | None = _help(
+        "repeat the trained methods with these seeds (the split stays that of `seed`)")
+    resplit: bool = _help("with `seeds`: also draw a new split per seed and rerun all", False)
+    n_resamples: int = _help("bootstrap resamples for confidence intervals", 1000)
     batch_size: int = _help("prompts per forward pass", 16)
     max_length: int = _help("longest prompt in tokens; longer texts are cut", 512)
     max_new_tokens: int = _help("longest generated answer for zero-shot-generate", 5)
@@ -104,6 +111,16 @@ class CompareConfig:
         check_normalization(self.normalize)
         if self.shots < 0:
             raise ValueError(f"`shots` must be 0 or more, got {self.shots!r}")
+        if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
+            raise ValueError(f"`seeds` must be distinct integers, got {self.seeds!r}")
+        if self.resplit and not self.seeds:
+            raise ValueError("`resplit` needs `seeds`: the seeds to draw splits with")
+        if self.n_resamples < 1:
+            raise ValueError(f"`n_resamples` must be a positive integer, got {self.n_resamples!r}")
+
+    @property
+    def run_seeds(self) -> tuple[int, ...]:
+        return self.seeds or (self.seed,)
         if self.resume and not self.out:
             raise ValueError("`resume` needs `out`: the run directory to continue")
 
@@ -128,6 +145,16 @@ class Plan:
     out: Path
     zero_shot_template: Template | None = None
     study: list | None = None
+    dataset: object = None
+
+    def splits_for(self, seed: int):
+        """The run's split, or with `resplit` a split drawn with `seed`."""
+        if not self.config.resplit or seed == self.splits.seed:
+            return self.splits
+        return make_splits(
+            self.dataset, train_size=self.config.train_size, dev_size=self.config.dev_size,
+            test_size=self.config.test_size, seed=seed, balanced=self.config.data == DEFAULT_DATASET,
+        )
 
 
 def plan_run(config: CompareConfig) -> Plan:
@@ -167,7 +194,8 @@ def plan_run(config: CompareConfig) -> Plan:
         study = (default_verbalizers(dataset.name, dataset.classes)
                  if config.study_verbalizers == "builtin"
                  else read_verbalizers(config.study_verbalizers, dataset.classes))
-    return Plan(config, splits, template, verbalizer, methods, out, zero_shot_template, study)
+    return Plan(config, splits, template, verbalizer, methods, out, zero_shot_template, study,
+                dataset)
 
 
 def _split_sizes(config: CompareConfig, available: int) -> dict[str, int]:
@@ -227,8 +255,16 @@ def run_compare(config: CompareConfig) -> dict:
     staging = _open_staging(plan)
     try:
         loaded = load_model(plan.config.model)
+        checks = data_checks(plan.splits, loaded.tokenizer, plan.template,
+                             plan.config.max_length)
         results, predictions = _run_methods(plan, loaded, staging)
         document = _results_document(plan, loaded, results)
+        document.update(json_safe({
+            "comparisons": comparisons(results, predictions, plan.splits.test.classes,
+                                       plan.config.n_resamples),
+            "seed_summary": seed_summary(results),
+            "data_checks": checks,
+        }))
         if plan.study:
             study = json_safe(_run_study(plan, loaded))
             document.update(verbalizer_study=study, verbalizer_spread=spread(study))
@@ -282,16 +318,18 @@ def _run_methods(plan: Plan, loaded, staging: Path) -> tuple[list[dict], list[di
 
     store = FeatureStore(loaded.source, plan.template, plan.config.max_length)
     results, predictions = [], []
-    for name in plan.methods:
-        done = staging / "methods" / name
+    for name, seed in _units(plan):
+        key = name if seed == plan.config.run_seeds[0] else f"{name}-seed{seed}"
+        done = staging / "methods" / key
         if (done / "result.json").is_file():
-            logger.info("method %s: finished before the interruption", name)
+            logger.info("method %s (seed %d): finished before the interruption", name, seed)
         else:
-            logger.info("method %s", name)
-            torch.manual_seed(plan.config.seed)
-            method = build_method(name, plan, loaded, store, staging)
-            method_results, rows = evaluate_method(method, plan)
-            method.save(staging / "models" / name)
+            logger.info("method %s (seed %d)", name, seed)
+            torch.manual_seed(seed)
+            splits = plan.splits_for(seed)
+            method = build_method(name, plan, loaded, store, staging, seed)
+            method_results, rows = evaluate_method(method, plan, splits, seed)
+            method.save(staging / "models" / key)
             _save_method_outcome(done, method_results, rows)
         method_results, rows = _load_method_outcome(done)
         results.extend(method_results)
@@ -299,6 +337,16 @@ def _run_methods(plan: Plan, loaded, staging: Path) -> tuple[list[dict], list[di
     shutil.rmtree(staging / "methods", ignore_errors=True)
     shutil.rmtree(staging / "checkpoints", ignore_errors=True)
     return results, predictions
+
+
+def _units(plan: Plan) -> list[tuple[str, int]]:
+    """(method, seed) pairs to run: every method once; trained ones again for each further
+    seed (with `resplit`, every method again, on that seed's split)."""
+    from .methods import METHODS
+
+    seeds = plan.config.run_seeds
+    return [(name, seed) for seed in seeds for name in plan.methods
+            if seed == seeds[0] or METHODS[name].trains or plan.config.resplit]
 
 
 def _run_study(plan: Plan, loaded) -> list[dict]:
@@ -329,11 +377,13 @@ def _load_method_outcome(folder: Path) -> tuple[list[dict], list[dict]]:
     return result, [json.loads(line) for line in lines]
 
 
-def build_method(name: str, plan: Plan, loaded, store=None, staging: Path | None = None):
+def build_method(name: str, plan: Plan, loaded, store=None, staging: Path | None = None,
+                 seed: int | None = None):
     """A method object with the run's model, prompt strings and options."""
     from .methods import method_class
 
     config = plan.config
+    seed = config.run_seeds[0] if seed is None else seed
     options = {"batch_size": config.batch_size, "max_length": config.max_length,
                "progress": config.progress}
     template = plan.template
@@ -349,20 +399,22 @@ def build_method(name: str, plan: Plan, loaded, store=None, staging: Path | None
     if name == "probe":
         layer = config.probe_layer if config.probe_layer == "auto" else int(config.probe_layer)
         options.update(layer=layer, pooling=config.probe_pooling, feature_store=store,
-                       seed=config.seed)
+                       seed=seed)
     if name in ("lora-head", "lora-scoring"):
-        checkpoints = staging / "checkpoints" / name if staging else None
-        options.update(training=config.training, seed=config.seed,
+        checkpoints = staging / "checkpoints" / f"{name}-seed{seed}" if staging else None
+        options.update(training=config.training, seed=seed,
                        checkpoint_dir=checkpoints, resume=config.resume)
     classes = plan.splits.test.classes
     cls = method_class(name)
     return cls(loaded.model, loaded.tokenizer, template, plan.verbalizer, classes, **options)
 
 
-def evaluate_method(method, plan: Plan) -> tuple[list[dict], list[dict]]:
+def evaluate_method(method, plan: Plan, splits=None, seed: int | None = None):
     """Fit on train (with dev), predict test, and measure; one result per calibration for
     the label-scoring methods, one otherwise. Returns the results and their rows."""
-    train, dev, test = plan.splits.train, plan.splits.dev, plan.splits.test
+    splits = splits or plan.splits
+    seed = plan.config.run_seeds[0] if seed is None else seed
+    train, dev, test = splits.train, splits.dev, splits.test
     started = time.perf_counter()
     method.fit(train.texts, train.labels, dev.texts, dev.labels)
     fit_seconds = time.perf_counter() - started
@@ -382,18 +434,20 @@ def evaluate_method(method, plan: Plan) -> tuple[list[dict], list[dict]]:
             "method": method.name,
             "verbalizer": plan.verbalizer.to_json(),
             "calibration": calibration,
-            "seed": plan.config.seed,
+            "seed": seed,
             "metrics": classification_metrics(test.labels, preds, proba, test.classes),
+            "intervals": bootstrap_ci(test.labels, preds, proba, test.classes,
+                                      n_resamples=plan.config.n_resamples, seed=0),
             "seconds": {"fit": round(fit_seconds, 3), "predict": round(predict_seconds, 3)},
         }
         if method.fit_summary():
             result["fit"] = method.fit_summary()
         results.append(result)
-        rows += _prediction_rows(method, test, preds, proba, plan, calibration)
+        rows += _prediction_rows(method, test, preds, proba, plan, calibration, seed)
     return results, rows
 
 
-def _prediction_rows(method, test, preds, proba, plan: Plan, calibration: str) -> list[dict]:
+def _prediction_rows(method, test, preds, proba, plan, calibration, seed) -> list[dict]:
     answers = getattr(method, "answers_", None)
     rows = []
     for i, (text, label) in enumerate(zip(test.texts, test.labels)):
@@ -406,7 +460,7 @@ def _prediction_rows(method, test, preds, proba, plan: Plan, calibration: str) -
             "proba": [round(float(p), 6) for p in proba[i]],
             "verbalizer": str(plan.verbalizer),
             "calibration": calibration,
-            "seed": plan.config.seed,
+            "seed": seed,
         }
         if answers is not None:
             row["answer"] = answers[i]
