@@ -66,8 +66,9 @@ def main() -> None:
     texts = splits.test.texts[: args.n]
     loaded = load_model()
     template = default_template(splits.test.classes, splits.test.name)
-    scorer = LabelScorer(loaded.model, loaded.tokenizer, template, WORDS,
-                         batch_size=args.batch_size, progress=False)
+    scorer = LabelScorer(
+        loaded.model, loaded.tokenizer, template, WORDS, batch_size=args.batch_size, progress=False
+    )
     prompts = scorer.encode_prompts(texts)
     print(f"{len(texts)} reviews, mean prompt {sum(map(len, prompts)) / len(prompts):.1f} tokens")
 
@@ -89,8 +90,10 @@ def main() -> None:
     gflops = matmul_gflops()
     mean_tokens = sum(map(len, prompts)) / len(prompts) + scorer.layout.n_packed
     bound = gflops * 1e9 / (2 * NON_EMBEDDING_PARAMETERS * mean_tokens)
-    print(f"matmul {gflops:.0f} GFLOP/s -> bound {bound:.1f} examples/s; "
-          f"engine at {100 * engine_rate / bound:.0f} % of it")
+    print(
+        f"matmul {gflops:.0f} GFLOP/s -> bound {bound:.1f} examples/s; "
+        f"engine at {100 * engine_rate / bound:.0f} % of it"
+    )
     print(f"largest |engine - naive| log-prob: {(fast[:n] - naive).abs().max():.2e}")
 
 

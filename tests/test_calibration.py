@@ -59,10 +59,12 @@ def test_batch_calibration_subtracts_the_mean_log_probability():
 def test_length_normalisation_per_token_and_per_character():
     word_scores = torch.tensor([[-6.0, -3.0]])
     words, label_ids = ["ab", "cdef"], [[1, 2, 3], [4]]
-    torch.testing.assert_close(normalize_lengths(word_scores, words, label_ids, "token"),
-                               torch.tensor([[-2.0, -3.0]]))
-    torch.testing.assert_close(normalize_lengths(word_scores, words, label_ids, "char"),
-                               torch.tensor([[-3.0, -0.75]]))
+    torch.testing.assert_close(
+        normalize_lengths(word_scores, words, label_ids, "token"), torch.tensor([[-2.0, -3.0]])
+    )
+    torch.testing.assert_close(
+        normalize_lengths(word_scores, words, label_ids, "char"), torch.tensor([[-3.0, -0.75]])
+    )
     with pytest.raises(ValueError, match="`normalize` must be one of none, token, char"):
         normalize_lengths(word_scores, words, label_ids, "word")
 
@@ -77,16 +79,24 @@ def test_calibrated_scorer_matches_the_formulas_on_the_engine(tiny_qwen2, qwen_t
     template = Template("评论：{text}\n情感：")
     verbalizer = Verbalizer.from_words({"neg": ["负面", "很差劲"], "pos": ["正面"]}, CLASSES)
     texts = ["很好", "很差", "一般"]
-    result = calibrated_log_probs(tiny_qwen2, qwen_tokenizer, template, verbalizer, texts,
-                                  ("none", "contextual", "dc-pmi", "batch"), progress=False)
+    result = calibrated_log_probs(
+        tiny_qwen2,
+        qwen_tokenizer,
+        template,
+        verbalizer,
+        texts,
+        ("none", "contextual", "dc-pmi", "batch"),
+        progress=False,
+    )
 
     words = verbalizer.all_words()
     scorer = LabelScorer(tiny_qwen2, qwen_tokenizer, template, words, progress=False)
     word_scores = scorer.score(texts)
     scores = class_log_scores(word_scores, words, verbalizer)
     content_free = class_log_scores(scorer.score(list(CONTENT_FREE_INPUTS)), words, verbalizer)
-    premise = LabelScorer(tiny_qwen2, qwen_tokenizer, Template("{text}\n情感："), words,
-                          progress=False).score([""])
+    premise = LabelScorer(
+        tiny_qwen2, qwen_tokenizer, Template("{text}\n情感："), words, progress=False
+    ).score([""])
 
     torch.testing.assert_close(result["none"], torch.log_softmax(scores.double(), -1))
     torch.testing.assert_close(result["contextual"], contextual(scores, content_free))
@@ -99,5 +109,6 @@ def test_calibrated_scorer_matches_the_formulas_on_the_engine(tiny_qwen2, qwen_t
 def test_unknown_calibration_is_refused(tiny_qwen2, qwen_tokenizer):
     verbalizer = Verbalizer.from_words({"neg": ["负面"], "pos": ["正面"]}, CLASSES)
     with pytest.raises(ValueError, match="`calibration` must be one of none, contextual"):
-        calibrated_log_probs(tiny_qwen2, qwen_tokenizer, Template("{text}"), verbalizer, ["x"],
-                             ("platt",))
+        calibrated_log_probs(
+            tiny_qwen2, qwen_tokenizer, Template("{text}"), verbalizer, ["x"], ("platt",)
+        )

@@ -34,8 +34,10 @@ def test_near_duplicates_find_small_edits_above_the_threshold():
 
 
 def test_exact_leaks_warn_and_are_counted_once():
-    splits = _splits((["a b c d e f g", "xyz xyz xyz"], [0, 1]),
-                     (["a b c d e f g", "xyz  xyz  xyz!", "new text here"], [0, 1, 1]))
+    splits = _splits(
+        (["a b c d e f g", "xyz xyz xyz"], [0, 1]),
+        (["a b c d e f g", "xyz  xyz  xyz!", "new text here"], [0, 1, 1]),
+    )
     with pytest.warns(UserWarning, match="1 test texts also occur in train"):
         checks = data_checks(splits)
     assert checks["exact_leaks"] == 1 and checks["near_leaks"] == 1
@@ -44,7 +46,7 @@ def test_exact_leaks_warn_and_are_counted_once():
 
 
 def test_truncation_is_counted_per_split(qwen_tokenizer):
-    splits = _splits((["短", "很长" * 50], [0, 1]), (["很长" * 50], [1]))
+    splits = _splits((["短", "很长" * 50], [0, 1]), (["好长" * 50], [1]))
     checks = data_checks(splits, qwen_tokenizer, Template("评论：{text}\n情感："), 20)
     assert checks["truncated"] == {"train": 1, "dev": 0, "test": 1}
     assert checks["max_length"] == 20

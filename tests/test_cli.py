@@ -25,11 +25,27 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def compare_args(tiny_model_dir, reviews_csv):
     return [
-        "compare", "--data", str(reviews_csv), "--text-column", "review",
-        "--label-column", "sentiment", "--model", str(tiny_model_dir),
-        "--template", "评论：{text}\\n情感：", "--verbalizer", "negative=负面|很差劲,positive=正面",
-        "--max-new-tokens", "3", "--no-progress", "--train-batch-size", "4",
-        "--gradient-accumulation-steps", "1", *SIZES,
+        "compare",
+        "--data",
+        str(reviews_csv),
+        "--text-column",
+        "review",
+        "--label-column",
+        "sentiment",
+        "--model",
+        str(tiny_model_dir),
+        "--template",
+        "评论：{text}\\n情感：",
+        "--verbalizer",
+        "negative=负面|很差劲,positive=正面",
+        "--max-new-tokens",
+        "3",
+        "--no-progress",
+        "--train-batch-size",
+        "4",
+        "--gradient-accumulation-steps",
+        "1",
+        *SIZES,
     ]
 
 
@@ -50,8 +66,15 @@ def test_compare_writes_a_run_whose_metrics_sklearn_reproduces(tmp_path, compare
     assert "zero-shot-scoring" in stdout and "accuracy" in stdout
 
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.json", "models", "predictions.jsonl", "report.md", "results.json"
+        "config.json",
+        "models",
+        "plots",
+        "predictions.jsonl",
+        "report.html",
+        "report.md",
+        "results.json",
     ]
+    assert (out / "plots" / "roc.png").is_file()
     results = json.loads((out / "results.json").read_text())
     assert results["schema"] == 1
     assert results["dataset"]["classes"] == ["negative", "positive"]
@@ -89,8 +112,9 @@ def _assert_reproducible(result, rows):
 def test_same_command_twice_gives_the_same_results(tmp_path, compare_args):
     documents = []
     for name in ("a", "b"):
-        code, _, stderr = run([*compare_args, "--methods", "zero-shot-scoring",
-                               "--out", str(tmp_path / name)])
+        code, _, stderr = run(
+            [*compare_args, "--methods", "zero-shot-scoring", "--out", str(tmp_path / name)]
+        )
         assert code == 0, stderr
         document = json.loads((tmp_path / name / "results.json").read_text())
         for result in document["results"]:
@@ -107,12 +131,27 @@ def test_predict_matches_what_compare_predicted(tmp_path, compare_args, method):
     assert code == 0, stderr
     rows = read_predictions(out)
     source = tmp_path / "input.jsonl"
-    source.write_text("".join(json.dumps({"id": r["index"], "text": r["text"]},
-                                         ensure_ascii=False) + "\n" for r in rows))
+    source.write_text(
+        "".join(
+            json.dumps({"id": r["index"], "text": r["text"]}, ensure_ascii=False) + "\n"
+            for r in rows
+        )
+    )
 
     target = tmp_path / "output.csv"
-    code, stdout, stderr = run(["predict", "--run", str(out), "--method", method,
-                                "--input", str(source), "--output", str(target)])
+    code, stdout, stderr = run(
+        [
+            "predict",
+            "--run",
+            str(out),
+            "--method",
+            method,
+            "--input",
+            str(source),
+            "--output",
+            str(target),
+        ]
+    )
     assert code == 0, stderr
     with target.open(encoding="utf-8") as handle:
         served = list(csv.DictReader(handle))
@@ -183,8 +222,19 @@ def test_existing_run_directory_is_kept_unless_overwrite(tmp_path, compare_args)
 def test_predict_refuses_an_unknown_method(tmp_path, compare_args):
     out = tmp_path / "run"
     assert run([*compare_args, "--methods", "zero-shot-scoring", "--out", str(out)])[0] == 0
-    code, _, stderr = run(["predict", "--run", str(out), "--method", "probe",
-                           "--input", "x.csv", "--output", str(tmp_path / "o.csv")])
+    code, _, stderr = run(
+        [
+            "predict",
+            "--run",
+            str(out),
+            "--method",
+            "probe",
+            "--input",
+            "x.csv",
+            "--output",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     assert code == 2 and "'probe' was not saved" in stderr
 
 
@@ -192,15 +242,17 @@ def test_an_interrupted_run_resumes_to_the_same_results(tmp_path, compare_args, 
     import lmclassify.compare as compare
 
     reference = tmp_path / "reference"
-    assert run([*compare_args, "--methods", "zero-shot-scoring,lora-head",
-                "--out", str(reference)])[0] == 0
+    assert (
+        run([*compare_args, "--methods", "zero-shot-scoring,lora-head", "--out", str(reference)])[0]
+        == 0
+    )
 
     original = compare.evaluate_method
 
-    def interrupt_at_lora(method, plan):
+    def interrupt_at_lora(method, *args):
         if method.name == "lora-head":
             raise KeyboardInterrupt
-        return original(method, plan)
+        return original(method, *args)
 
     out = tmp_path / "run"
     args = [*compare_args, "--methods", "zero-shot-scoring,lora-head", "--out", str(out)]
@@ -223,41 +275,81 @@ def test_calibrations_shots_and_a_verbalizer_study_in_one_run(tmp_path, compare_
     study = tmp_path / "verbalizers.txt"
     study.write_text("# two verbalizers\nnegative=负面,positive=正面\nnegative=差,positive=好\n")
     out = tmp_path / "run"
-    code, stdout, stderr = run([
-        *compare_args, "--methods", "zero-shot-scoring,lora-scoring",
-        "--calibration", "none,contextual,batch", "--shots", "1",
-        "--study-verbalizers", str(study), "--out", str(out),
-    ])
+    code, stdout, stderr = run(
+        [
+            *compare_args,
+            "--methods",
+            "zero-shot-scoring,lora-scoring",
+            "--calibration",
+            "none,contextual,batch",
+            "--shots",
+            "1",
+            "--study-verbalizers",
+            str(study),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, stderr
     document = json.loads((out / "results.json").read_text())
     pairs = [(r["method"], r["calibration"]) for r in document["results"]]
-    assert pairs == [(m, c) for m in ("zero-shot-scoring", "lora-scoring")
-                     for c in ("none", "contextual", "batch")]
+    assert pairs == [
+        (m, c)
+        for m in ("zero-shot-scoring", "lora-scoring")
+        for c in ("none", "contextual", "batch")
+    ]
     rows = read_predictions(out)
     assert len(rows) == 6 * 30
     for result in document["results"]:
-        _assert_reproducible(result, [r for r in rows if r["method"] == result["method"]
-                                      and r["calibration"] == result["calibration"]])
+        _assert_reproducible(
+            result,
+            [
+                r
+                for r in rows
+                if r["method"] == result["method"] and r["calibration"] == result["calibration"]
+            ],
+        )
     assert len(document["verbalizer_study"]) == 2 * 4
     assert {row["calibration"] for row in document["verbalizer_spread"]} == {
-        "none", "contextual", "dc-pmi", "batch"}
+        "none",
+        "contextual",
+        "dc-pmi",
+        "batch",
+    }
     saved = json.loads((out / "models" / "zero-shot-scoring" / "method.json").read_text())
     assert saved["template"]["text"].count("评论：") == 3  # one demonstration per class
 
 
 def test_seeds_intervals_comparisons_and_data_checks(tmp_path, compare_args):
     out = tmp_path / "run"
-    code, _, stderr = run([*compare_args, "--methods", "zero-shot-scoring,lora-head",
-                           "--seeds", "0,1", "--bootstrap", "200", "--out", str(out)])
+    code, _, stderr = run(
+        [
+            *compare_args,
+            "--methods",
+            "zero-shot-scoring,lora-head",
+            "--seeds",
+            "0,1",
+            "--bootstrap",
+            "200",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, stderr
     document = json.loads((out / "results.json").read_text())
     assert [(r["method"], r["seed"]) for r in document["results"]] == [
-        ("zero-shot-scoring", 0), ("lora-head", 0), ("lora-head", 1)]
+        ("zero-shot-scoring", 0),
+        ("lora-head", 0),
+        ("lora-head", 1),
+    ]
     for result in document["results"]:
         low, high = result["intervals"]["accuracy"]
         assert low <= result["metrics"]["accuracy"] <= high
     assert sorted(p.name for p in (out / "models").iterdir()) == [
-        "lora-head", "lora-head-seed1", "zero-shot-scoring"]
+        "lora-head",
+        "lora-head-seed1",
+        "zero-shot-scoring",
+    ]
 
     (summary,) = document["seed_summary"]
     accuracies = [r["metrics"]["accuracy"] for r in document["results"][1:]]
@@ -266,7 +358,7 @@ def test_seeds_intervals_comparisons_and_data_checks(tmp_path, compare_args):
     assert summary["std"]["accuracy"] == pytest.approx(np.std(accuracies, ddof=1))
 
     (pair,) = document["comparisons"]  # seed 0 only: one pair
-    assert (pair["a"], pair["b"]) == ("zero-shot-scoring [seed 0]", "lora-head [seed 0]")
+    assert (pair["a"], pair["b"]) == ("zero-shot-scoring", "lora-head [seed 0]")
     assert 0 <= pair["p_value"] <= pair["p_adjusted"] <= 1
 
     checks = document["data_checks"]
@@ -277,9 +369,11 @@ def test_seeds_intervals_comparisons_and_data_checks(tmp_path, compare_args):
 
 @pytest.mark.parametrize(
     "change, message",
-    [(["--seeds", "0,x"], "`seeds` must be comma-separated integers"),
-     (["--resplit"], "`resplit` needs `seeds`"),
-     (["--seeds", "1,1"], "`seeds` must be distinct integers")],
+    [
+        (["--seeds", "0,x"], "`seeds` must be comma-separated integers"),
+        (["--resplit"], "`resplit` needs `seeds`"),
+        (["--seeds", "1,1"], "`seeds` must be distinct integers"),
+    ],
 )
 def test_bad_seed_options(tmp_path, compare_args, change, message):
     code, _, stderr = run([*compare_args, *change, "--out", str(tmp_path / "r")])

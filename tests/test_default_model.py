@@ -32,21 +32,35 @@ def test_engine_equals_naive_on_the_real_model(default_model):
     from lmclassify.scoring import LabelScorer, naive_label_log_probs
 
     texts = ["这家酒店很好，服务周到，下次还来。", "房间太小了，而且很脏，不推荐。", "一般般吧"]
-    scorer = LabelScorer(default_model.model, default_model.tokenizer,
-                         Template("评论：{text}\n情感："), ["正面", "负面", "好", "差"],
-                         progress=False)
+    scorer = LabelScorer(
+        default_model.model,
+        default_model.tokenizer,
+        Template("评论：{text}\n情感："),
+        ["正面", "负面", "好", "差"],
+        progress=False,
+    )
     fast = scorer.score(texts)
-    naive = naive_label_log_probs(default_model.model, scorer.encode_prompts(texts),
-                                  scorer.label_ids)
+    naive = naive_label_log_probs(
+        default_model.model, scorer.encode_prompts(texts), scorer.label_ids
+    )
     torch.testing.assert_close(fast, naive, atol=1e-3, rtol=0)
 
 
 def test_compare_on_the_embedded_default(tmp_path):
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, [
-        "compare", "--methods", "zero-shot-scoring,zero-shot-generate", "--test-size", "40",
-        "--no-progress", "--out", str(out),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            "--methods",
+            "zero-shot-scoring,zero-shot-generate",
+            "--test-size",
+            "40",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     document = json.loads((out / "results.json").read_text())
     assert document["dataset"]["n_test"] == 40 and document["dataset"]["n_train"] == 2000

@@ -17,8 +17,13 @@ CLASSES = ["negative", "positive"]
 TEXTS = [f"{word}{'！' * (i % 3)}" for i in range(4) for word in ("很好", "很差")]
 LABELS = [1, 0] * 4
 TEMPLATE = Template("评论：{text}\n情感：")
-TRAINING = TrainingConfig(epochs=1, batch_size=4, gradient_accumulation_steps=1,
-                          learning_rate=1e-2, head_learning_rate=1e-2)
+TRAINING = TrainingConfig(
+    epochs=1,
+    batch_size=4,
+    gradient_accumulation_steps=1,
+    learning_rate=1e-2,
+    head_learning_rate=1e-2,
+)
 
 
 @pytest.fixture
@@ -32,16 +37,20 @@ def model(request):
 
 
 def _frozen(model):
-    return (model.get_input_embeddings().weight.detach().clone(),
-            model.get_output_embeddings().weight.detach().clone())
+    return (
+        model.get_input_embeddings().weight.detach().clone(),
+        model.get_output_embeddings().weight.detach().clone(),
+    )
 
 
 @pytest.mark.parametrize("cls", [LoraHead, LoraScoring])
-def test_embeddings_and_lm_head_stay_bit_identical(model, qwen_tokenizer, verbalizer, cls,
-                                                   tmp_path):
+def test_embeddings_and_lm_head_stay_bit_identical(
+    model, qwen_tokenizer, verbalizer, cls, tmp_path
+):
     embeddings, lm_head = _frozen(model)
-    method = cls(model, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES, training=TRAINING,
-                 progress=False).fit(TEXTS, LABELS)
+    method = cls(
+        model, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES, training=TRAINING, progress=False
+    ).fit(TEXTS, LABELS)
 
     adapted = method.peft_model_.get_base_model()
     assert torch.equal(adapted.get_input_embeddings().weight, embeddings)
@@ -59,24 +68,28 @@ def test_embeddings_and_lm_head_stay_bit_identical(model, qwen_tokenizer, verbal
     assert not any("embed" in key or "lm_head" in key for key in saved)
 
 
-def test_lora_scoring_with_b_zero_equals_zero_shot_scoring(tiny_qwen3, qwen_tokenizer,
-                                                           verbalizer):
-    method = LoraScoring(tiny_qwen3, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES,
-                         training=TRAINING, progress=False)
+def test_lora_scoring_with_b_zero_equals_zero_shot_scoring(tiny_qwen3, qwen_tokenizer, verbalizer):
+    method = LoraScoring(
+        tiny_qwen3, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES, training=TRAINING, progress=False
+    )
     method._build()  # adapters initialised: A random, B zero
-    zero_shot = ZeroShotScoring(tiny_qwen3, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES,
-                                progress=False)
-    np.testing.assert_allclose(method.predict_proba(TEXTS), zero_shot.predict_proba(TEXTS),
-                               atol=1e-6)
+    zero_shot = ZeroShotScoring(
+        tiny_qwen3, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES, progress=False
+    )
+    np.testing.assert_allclose(
+        method.predict_proba(TEXTS), zero_shot.predict_proba(TEXTS), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("cls", [LoraHead, LoraScoring])
-def test_saved_adapter_round_trips_through_peft_and_load(tiny_qwen2, qwen_tokenizer,
-                                                         verbalizer, cls, tmp_path):
+def test_saved_adapter_round_trips_through_peft_and_load(
+    tiny_qwen2, qwen_tokenizer, verbalizer, cls, tmp_path
+):
     from peft import PeftModel
 
-    method = cls(tiny_qwen2, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES, training=TRAINING,
-                 progress=False).fit(TEXTS, LABELS)
+    method = cls(
+        tiny_qwen2, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES, training=TRAINING, progress=False
+    ).fit(TEXTS, LABELS)
     method.save(tmp_path)
 
     peft_model = PeftModel.from_pretrained(copy.deepcopy(tiny_qwen2), tmp_path).eval()
@@ -86,15 +99,20 @@ def test_saved_adapter_round_trips_through_peft_and_load(tiny_qwen2, qwen_tokeni
         torch.testing.assert_close(peft_model(input_ids=ids).logits, expected)
 
     loaded = method_class(cls.name).load(tmp_path, tiny_qwen2, qwen_tokenizer)
-    np.testing.assert_allclose(loaded.predict_proba(TEXTS), method.predict_proba(TEXTS),
-                               atol=1e-6)
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS), method.predict_proba(TEXTS), atol=1e-6)
 
 
 def test_lora_head_probabilities_sum_to_one_and_learn(tiny_qwen2, qwen_tokenizer, verbalizer):
-    training = TrainingConfig(epochs=6, batch_size=4, gradient_accumulation_steps=1,
-                              learning_rate=1e-2, head_learning_rate=5e-2)
-    method = LoraHead(tiny_qwen2, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES,
-                      training=training, progress=False).fit(TEXTS, LABELS)
+    training = TrainingConfig(
+        epochs=6,
+        batch_size=4,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-2,
+        head_learning_rate=5e-2,
+    )
+    method = LoraHead(
+        tiny_qwen2, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES, training=training, progress=False
+    ).fit(TEXTS, LABELS)
     proba = method.predict_proba(TEXTS)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert (proba.argmax(axis=1) == LABELS).all()

@@ -49,8 +49,9 @@ def test_probe_probabilities_equal_scikit_learn(tiny_qwen2, qwen_tokenizer, verb
 
 def test_mean_pooling_differs_from_last_token(tiny_qwen2, qwen_tokenizer):
     last = prompt_features(tiny_qwen2, qwen_tokenizer, TEMPLATE, TEST, progress=False)
-    mean = prompt_features(tiny_qwen2, qwen_tokenizer, TEMPLATE, TEST, pooling="mean",
-                           progress=False)
+    mean = prompt_features(
+        tiny_qwen2, qwen_tokenizer, TEMPLATE, TEST, pooling="mean", progress=False
+    )
     assert last.shape == mean.shape == (4, 3, 64)  # embeddings + two layers
     assert not torch.allclose(last, mean)
     ids = qwen_tokenizer(TEMPLATE.render(TEST[0]))["input_ids"]
@@ -63,8 +64,15 @@ def test_features_are_cached_and_shared_with_zero_shot_scoring(
     tmp_path, tiny_qwen2, qwen_tokenizer, verbalizer
 ):
     store = FeatureStore("tiny", TEMPLATE, 512, root=tmp_path)
-    scoring = ZeroShotScoring(tiny_qwen2, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES,
-                              progress=False, feature_store=store)
+    scoring = ZeroShotScoring(
+        tiny_qwen2,
+        qwen_tokenizer,
+        TEMPLATE,
+        verbalizer,
+        CLASSES,
+        progress=False,
+        feature_store=store,
+    )
     scoring.predict_proba(TEST)  # one pass: label scores and test features
     shared = store.get(TEST, "last")
     own = prompt_features(tiny_qwen2, qwen_tokenizer, TEMPLATE, TEST, progress=False)
@@ -84,8 +92,7 @@ def test_features_are_cached_and_shared_with_zero_shot_scoring(
     np.testing.assert_allclose(again.predict_proba(TEST), probe.predict_proba(TEST))
 
 
-def test_probe_round_trips_through_save_and_load(tmp_path, tiny_qwen2, qwen_tokenizer,
-                                                 verbalizer):
+def test_probe_round_trips_through_save_and_load(tmp_path, tiny_qwen2, qwen_tokenizer, verbalizer):
     probe = _probe(tiny_qwen2, qwen_tokenizer, verbalizer).fit(TRAIN, LABELS, TEST, TEST_LABELS)
     probe.save(tmp_path)
     loaded = method_class("probe").load(tmp_path, tiny_qwen2, qwen_tokenizer)
@@ -95,10 +102,11 @@ def test_probe_round_trips_through_save_and_load(tmp_path, tiny_qwen2, qwen_toke
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"layer": 7}, "`layer` must be 'auto' or in -3..2, got 7"),
-     ({"pooling": "max"}, "`pooling` must be one of last, mean, got 'max'")],
+    [
+        ({"layer": 7}, "`layer` must be 'auto' or in -3..2, got 7"),
+        ({"pooling": "max"}, "`pooling` must be one of last, mean, got 'max'"),
+    ],
 )
-def test_bad_probe_options_are_refused(tiny_qwen2, qwen_tokenizer, verbalizer, options,
-                                       message):
+def test_bad_probe_options_are_refused(tiny_qwen2, qwen_tokenizer, verbalizer, options, message):
     with pytest.raises(ValueError, match=message):
         _probe(tiny_qwen2, qwen_tokenizer, verbalizer, **options).fit(TRAIN, LABELS)

@@ -83,8 +83,9 @@ def test_single_token_verbalizers_share_one_forward_pass(tiny_qwen2, qwen_tokeni
     calls = []
     handle = tiny_qwen2.model.register_forward_hook(lambda *args: calls.append(1))
     try:
-        LabelScorer(tiny_qwen2, qwen_tokenizer, TEMPLATE, words, batch_size=16,
-                    progress=False).score(TEXTS)
+        LabelScorer(
+            tiny_qwen2, qwen_tokenizer, TEMPLATE, words, batch_size=16, progress=False
+        ).score(TEXTS)
     finally:
         handle.remove()
     assert len(calls) == 1  # nine texts, six words, three verbalizers: one pass
@@ -92,8 +93,7 @@ def test_single_token_verbalizers_share_one_forward_pass(tiny_qwen2, qwen_tokeni
 
 def test_scores_do_not_depend_on_batch_company(tiny_qwen2, qwen_tokenizer):
     words = VERBALIZERS["mixed"]
-    scorer = LabelScorer(tiny_qwen2, qwen_tokenizer, TEMPLATE, words, batch_size=8,
-                         progress=False)
+    scorer = LabelScorer(tiny_qwen2, qwen_tokenizer, TEMPLATE, words, batch_size=8, progress=False)
     together = scorer.score(TEXTS)
     alone = torch.cat([scorer.score([text]) for text in TEXTS])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=0)
@@ -118,13 +118,14 @@ def test_class_scores_sum_word_probabilities():
 
 
 def test_long_texts_are_cut_but_keep_the_question(tiny_qwen2, qwen_tokenizer):
-    scorer = LabelScorer(tiny_qwen2, qwen_tokenizer, TEMPLATE, VERBALIZERS["multi"],
-                         max_length=24, progress=False)
+    scorer = LabelScorer(
+        tiny_qwen2, qwen_tokenizer, TEMPLATE, VERBALIZERS["multi"], max_length=24, progress=False
+    )
     with pytest.warns(UserWarning, match="1 of 2 texts were cut"):
         prompts = scorer.encode_prompts(["好" * 100, "短"])
     assert len(prompts[0]) <= 24 - scorer.layout.n_packed
     question = qwen_tokenizer("\n情感：", add_special_tokens=False)["input_ids"]
-    assert prompts[0][-len(question):] == question
+    assert prompts[0][-len(question) :] == question
 
 
 def test_empty_label_word_encoding_is_refused(qwen_tokenizer, tiny_qwen2):

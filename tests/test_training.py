@@ -50,17 +50,33 @@ def test_training_config_checks_its_fields(kwargs, message):
 
 
 def _method(model, tokenizer, **options):
-    verbalizer = Verbalizer.from_words({"negative": ["负面", "很差劲"], "positive": ["正面"]},
-                                       CLASSES)
-    training = TrainingConfig(epochs=2, batch_size=4, gradient_accumulation_steps=1,
-                              learning_rate=5e-3, checkpoint_steps=2, eval_steps=3, patience=5)
-    return LoraScoring(model, tokenizer, Template("评论：{text}\n情感："), verbalizer, CLASSES,
-                       training=training, seed=7, progress=False, **options)
+    verbalizer = Verbalizer.from_words(
+        {"negative": ["负面", "很差劲"], "positive": ["正面"]}, CLASSES
+    )
+    training = TrainingConfig(
+        epochs=2,
+        batch_size=4,
+        gradient_accumulation_steps=1,
+        learning_rate=5e-3,
+        checkpoint_steps=2,
+        eval_steps=3,
+        patience=5,
+    )
+    return LoraScoring(
+        model,
+        tokenizer,
+        Template("评论：{text}\n情感："),
+        verbalizer,
+        CLASSES,
+        training=training,
+        seed=7,
+        progress=False,
+        **options,
+    )
 
 
 def _trainable(method):
-    return {n: p.detach().clone() for n, p in method.modules_.named_parameters()
-            if p.requires_grad}
+    return {n: p.detach().clone() for n, p in method.modules_.named_parameters() if p.requires_grad}
 
 
 def test_resume_continues_to_the_same_result(tmp_path, tiny_qwen2, qwen_tokenizer):
@@ -95,8 +111,14 @@ def test_training_lowers_the_loss_and_keeps_the_best_dev_state(tiny_qwen2, qwen_
 
 def test_early_stopping_stops_after_patience(tiny_qwen2, qwen_tokenizer):
     method = _method(tiny_qwen2, qwen_tokenizer)
-    method.training = TrainingConfig(epochs=3, batch_size=4, gradient_accumulation_steps=1,
-                                     learning_rate=1e-9, eval_steps=1, patience=2)
+    method.training = TrainingConfig(
+        epochs=3,
+        batch_size=4,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-9,
+        eval_steps=1,
+        patience=2,
+    )
     method.fit(TEXTS, LABELS, TEXTS, LABELS)
     assert method.train_state_.stopped_early
     assert method.train_state_.step < 12

@@ -24,8 +24,9 @@ def verbalizer():
 def test_scoring_probabilities_are_the_softmax_of_summed_word_probabilities(
     tiny_qwen2, qwen_tokenizer, verbalizer
 ):
-    method = ZeroShotScoring(tiny_qwen2, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES,
-                             progress=False)
+    method = ZeroShotScoring(
+        tiny_qwen2, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES, progress=False
+    )
     proba = method.fit(TEXTS, [1, 0, 0, 1]).predict_proba(TEXTS)
 
     prompts = encode_prompts(qwen_tokenizer, TEMPLATE, TEXTS, 512)
@@ -60,8 +61,9 @@ def test_parse_answer_is_case_insensitive_and_prefers_longer_words():
 
 
 def test_generation_counts_unparsed_answers_as_uniform(tiny_qwen2, qwen_tokenizer, verbalizer):
-    method = ZeroShotGenerate(tiny_qwen2, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES,
-                              max_new_tokens=3, progress=False)
+    method = ZeroShotGenerate(
+        tiny_qwen2, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES, max_new_tokens=3, progress=False
+    )
     with pytest.warns(UserWarning, match="matched no label word"):
         proba = method.fit(TEXTS, [1, 0, 0, 1]).predict_proba(TEXTS)
 
@@ -73,8 +75,16 @@ def test_generation_counts_unparsed_answers_as_uniform(tiny_qwen2, qwen_tokenize
 
 
 def test_generation_is_greedy_and_batch_independent(tiny_qwen2, qwen_tokenizer, verbalizer):
-    method = ZeroShotGenerate(tiny_qwen2, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES,
-                              max_new_tokens=3, batch_size=4, progress=False)
+    method = ZeroShotGenerate(
+        tiny_qwen2,
+        qwen_tokenizer,
+        TEMPLATE,
+        verbalizer,
+        CLASSES,
+        max_new_tokens=3,
+        batch_size=4,
+        progress=False,
+    )
     together = method.generate(TEXTS)
     method.batch_size = 1
     assert method.generate(TEXTS) == together

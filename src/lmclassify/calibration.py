@@ -27,9 +27,7 @@ def check_calibration(name: str) -> None:
 
 def check_normalization(name: str) -> None:
     if name not in NORMALIZATIONS:
-        raise ValueError(
-            f"`normalize` must be one of {', '.join(NORMALIZATIONS)}, got {name!r}"
-        )
+        raise ValueError(f"`normalize` must be one of {', '.join(NORMALIZATIONS)}, got {name!r}")
 
 
 def normalize_lengths(word_scores, words, label_ids, how: str) -> torch.Tensor:
@@ -126,7 +124,13 @@ class WordScores:
 
 
 def score_words(
-    model, tokenizer, template, words, texts, calibrations=("none",), feature_sink=None,
+    model,
+    tokenizer,
+    template,
+    words,
+    texts,
+    calibrations=("none",),
+    feature_sink=None,
     **scorer_options,
 ) -> WordScores:
     """One pass over `texts` (and the reference prompts the calibrations need) for `words`.
@@ -185,8 +189,15 @@ def apply_calibrations(
 
 
 def calibrated_log_probs(
-    model, tokenizer, template, verbalizer, texts, calibrations=("none",), normalize="none",
-    feature_sink=None, **scorer_options,
+    model,
+    tokenizer,
+    template,
+    verbalizer,
+    texts,
+    calibrations=("none",),
+    normalize="none",
+    feature_sink=None,
+    **scorer_options,
 ) -> dict[str, torch.Tensor]:
     """``{calibration: [n, classes] log-probabilities}`` from one pass over `texts`.
 
@@ -198,6 +209,14 @@ def calibrated_log_probs(
         feature_sink, scorer_options: as in `score_words`.
     """
     check_normalization(normalize)
-    scores = score_words(model, tokenizer, template, verbalizer.all_words(), texts,
-                         calibrations, feature_sink, **scorer_options)
+    scores = score_words(
+        model,
+        tokenizer,
+        template,
+        verbalizer.all_words(),
+        texts,
+        calibrations,
+        feature_sink,
+        **scorer_options,
+    )
     return apply_calibrations(scores, verbalizer, calibrations, normalize)

@@ -48,8 +48,9 @@ def near_duplicates(train_texts, test_texts, exclude=()) -> list[tuple[int, int,
         for i in sorted(candidates - {i for i, jj in exclude if jj == j}):
             if i not in trigrams:
                 trigrams[i] = _grams(skeletons[i], 3)
-            similarity = 1.0 if skeletons[i] == skeleton else _jaccard(
-                trigrams[i], _grams(skeleton, 3))
+            similarity = (
+                1.0 if skeletons[i] == skeleton else _jaccard(trigrams[i], _grams(skeleton, 3))
+            )
             if similarity >= NEAR_JACCARD:
                 near.append((i, j, round(similarity, 3)))
     return near
@@ -81,16 +82,20 @@ def data_checks(splits, tokenizer=None, template=None, max_length=None) -> dict:
             stacklevel=2,
         )
     if near:
-        logger.warning("%d test texts nearly duplicate a training text (punctuation, spacing "
-                       "or a few characters apart)", len(near))
+        logger.warning(
+            "%d test texts nearly duplicate a training text (punctuation, spacing "
+            "or a few characters apart)",
+            len(near),
+        )
     if tokenizer is not None:
         checks["max_length"] = max_length
         checks["truncated"] = {
-            name: sum(len(tokenizer(template.render(t))["input_ids"]) > max_length
-                      for t in split.texts)
-            for name, split in (("train", splits.train), ("dev", splits.dev),
-                                ("test", splits.test))
+            name: sum(
+                len(tokenizer(template.render(t))["input_ids"]) > max_length for t in split.texts
+            )
+            for name, split in (("train", splits.train), ("dev", splits.dev), ("test", splits.test))
         }
-    logger.info("data checks: %d exact and %d near leaks", checks["exact_leaks"],
-                checks["near_leaks"])
+    logger.info(
+        "data checks: %d exact and %d near leaks", checks["exact_leaks"], checks["near_leaks"]
+    )
     return checks

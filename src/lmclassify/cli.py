@@ -67,47 +67,59 @@ def compare(
     test_size: Optional[int] = typer.Option(None, help="Test examples [1000]."),
     seed: int = typer.Option(0, help="Fixes splits, initialisation and data order."),
     seeds: Optional[str] = typer.Option(
-        None, help="Repeat the trained methods with these seeds, e.g. 0,1,2."),
+        None, help="Repeat the trained methods with these seeds, e.g. 0,1,2."
+    ),
     resplit: bool = typer.Option(False, help="With --seeds: a new split per seed, all methods."),
     bootstrap: int = typer.Option(1000, help="Bootstrap resamples for confidence intervals."),
     batch_size: int = typer.Option(16, help="Prompts per forward pass."),
     max_length: int = typer.Option(512, help="Longest prompt in tokens."),
     max_new_tokens: int = typer.Option(5, help="Longest generated answer."),
     calibration: str = typer.Option(
-        "none", help="Calibrations of label scoring, comma-separated: none, contextual, "
-        "dc-pmi, batch; each is its own row."),
-    normalize: str = typer.Option("none", help="Label-word length normalisation: none, token, "
-                                               "char."),
-    shots: int = typer.Option(0, help="Labelled training examples per class in zero-shot "
-                                      "prompts."),
+        "none",
+        help="Calibrations of label scoring, comma-separated: none, contextual, "
+        "dc-pmi, batch; each is its own row.",
+    ),
+    normalize: str = typer.Option(
+        "none", help="Label-word length normalisation: none, token, char."
+    ),
+    shots: int = typer.Option(0, help="Labelled training examples per class in zero-shot prompts."),
     study_verbalizers: Optional[str] = typer.Option(
-        None, help="Also score many verbalizers zero-shot: 'builtin' or a file of specs."),
+        None, help="Also score many verbalizers zero-shot: 'builtin' or a file of specs."
+    ),
     probe_layer: str = typer.Option("auto", help="Probe layer index, or 'auto' (best on dev)."),
     probe_pooling: str = typer.Option("last", help="Probe pooling: 'last' token or 'mean'."),
     epochs: int = typer.Option(1, help="LoRA: passes over the training split.", rich_help_panel=T),
     train_batch_size: int = typer.Option(8, help="LoRA: examples per step.", rich_help_panel=T),
-    gradient_accumulation_steps: int = typer.Option(2, help="LoRA: batches per optimiser step.",
-                                                    rich_help_panel=T),
-    learning_rate: float = typer.Option(5e-4, help="LoRA: adapter peak learning rate.",
-                                        rich_help_panel=T),
-    head_learning_rate: float = typer.Option(2e-3, help="lora-head: head peak learning rate.",
-                                             rich_help_panel=T),
+    gradient_accumulation_steps: int = typer.Option(
+        2, help="LoRA: batches per optimiser step.", rich_help_panel=T
+    ),
+    learning_rate: float = typer.Option(
+        5e-4, help="LoRA: adapter peak learning rate.", rich_help_panel=T
+    ),
+    head_learning_rate: float = typer.Option(
+        2e-3, help="lora-head: head peak learning rate.", rich_help_panel=T
+    ),
     weight_decay: float = typer.Option(0.0, help="LoRA: AdamW weight decay.", rich_help_panel=T),
     warmup_ratio: float = typer.Option(0.06, help="LoRA: warm-up share.", rich_help_panel=T),
     max_grad_norm: float = typer.Option(1.0, help="LoRA: clipping norm.", rich_help_panel=T),
-    train_max_length: int = typer.Option(256, help="LoRA: longest training prompt.",
-                                         rich_help_panel=T),
-    eval_steps: Optional[int] = typer.Option(None, help="LoRA: dev evaluation every N steps.",
-                                             rich_help_panel=T),
-    patience: int = typer.Option(2, help="LoRA: evaluations without gain before stopping.",
-                                 rich_help_panel=T),
-    checkpoint_steps: int = typer.Option(50, help="LoRA: checkpoint every N steps.",
-                                         rich_help_panel=T),
+    train_max_length: int = typer.Option(
+        256, help="LoRA: longest training prompt.", rich_help_panel=T
+    ),
+    eval_steps: Optional[int] = typer.Option(
+        None, help="LoRA: dev evaluation every N steps.", rich_help_panel=T
+    ),
+    patience: int = typer.Option(
+        2, help="LoRA: evaluations without gain before stopping.", rich_help_panel=T
+    ),
+    checkpoint_steps: int = typer.Option(
+        50, help="LoRA: checkpoint every N steps.", rich_help_panel=T
+    ),
     lora_r: int = typer.Option(8, help="LoRA rank r.", rich_help_panel=T),
     lora_alpha: int = typer.Option(16, help="LoRA alpha.", rich_help_panel=T),
     lora_dropout: float = typer.Option(0.0, help="LoRA dropout.", rich_help_panel=T),
-    target_modules: str = typer.Option("all-linear", help="LoRA target modules.",
-                                       rich_help_panel=T),
+    target_modules: str = typer.Option(
+        "all-linear", help="LoRA target modules.", rich_help_panel=T
+    ),
     out: Optional[str] = typer.Option(None, help="Run directory [runs/<data>-<time>]."),
     overwrite: bool = typer.Option(False, help="Replace an existing run directory."),
     resume: bool = typer.Option(False, help="Continue the interrupted run in --out."),
@@ -122,25 +134,53 @@ def compare(
 
     try:
         training = TrainingConfig(
-            epochs=epochs, batch_size=train_batch_size,
+            epochs=epochs,
+            batch_size=train_batch_size,
             gradient_accumulation_steps=gradient_accumulation_steps,
-            learning_rate=learning_rate, head_learning_rate=head_learning_rate,
-            weight_decay=weight_decay, warmup_ratio=warmup_ratio, max_grad_norm=max_grad_norm,
-            max_length=train_max_length, eval_steps=eval_steps, patience=patience,
-            checkpoint_steps=checkpoint_steps, r=lora_r, lora_alpha=lora_alpha,
-            lora_dropout=lora_dropout, target_modules=target_modules,
+            learning_rate=learning_rate,
+            head_learning_rate=head_learning_rate,
+            weight_decay=weight_decay,
+            warmup_ratio=warmup_ratio,
+            max_grad_norm=max_grad_norm,
+            max_length=train_max_length,
+            eval_steps=eval_steps,
+            patience=patience,
+            checkpoint_steps=checkpoint_steps,
+            r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
+            target_modules=target_modules,
         )
         config = CompareConfig(
-            data=data, text_column=text_column, label_column=label_column, model=model,
-            methods=_split_list(methods), template=_unescape(template),
-            separator=_unescape(separator), verbalizer=verbalizer, train_size=train_size,
-            dev_size=dev_size, test_size=test_size, seed=seed, seeds=_int_list(seeds),
-            resplit=resplit, n_resamples=bootstrap, batch_size=batch_size,
-            max_length=max_length, max_new_tokens=max_new_tokens,
-            calibrations=_split_list(calibration), normalize=normalize, shots=shots,
-            study_verbalizers=study_verbalizers, probe_layer=probe_layer,
-            probe_pooling=probe_pooling, training=training, out=out, overwrite=overwrite,
-            resume=resume, progress=progress,
+            data=data,
+            text_column=text_column,
+            label_column=label_column,
+            model=model,
+            methods=_split_list(methods),
+            template=_unescape(template),
+            separator=_unescape(separator),
+            verbalizer=verbalizer,
+            train_size=train_size,
+            dev_size=dev_size,
+            test_size=test_size,
+            seed=seed,
+            seeds=_int_list(seeds),
+            resplit=resplit,
+            n_resamples=bootstrap,
+            batch_size=batch_size,
+            max_length=max_length,
+            max_new_tokens=max_new_tokens,
+            calibrations=_split_list(calibration),
+            normalize=normalize,
+            shots=shots,
+            study_verbalizers=study_verbalizers,
+            probe_layer=probe_layer,
+            probe_pooling=probe_pooling,
+            training=training,
+            out=out,
+            overwrite=overwrite,
+            resume=resume,
+            progress=progress,
         )
         document = run_compare(config)
     except USER_ERRORS as error:
@@ -176,7 +216,7 @@ def report(
 ) -> None:
     """Re-render report.md, report.html and the charts (plots/) of a run directory."""
     _setup_output(verbose)
-    from .report import write_report
+    from .html_report import write_report
 
     try:
         written = write_report(run_dir)
@@ -194,10 +234,12 @@ def verbalizers(
     template: Optional[str] = typer.Option(None, help="Prompt with a {text} slot."),
     separator: Optional[str] = typer.Option(None, help="Text between prompt and label word."),
     verbalizer: Optional[list[str]] = typer.Option(
-        None, help="A verbalizer 'class=word[|word2],class=word'; repeat for several."),
+        None, help="A verbalizer 'class=word[|word2],class=word'; repeat for several."
+    ),
     verbalizers_file: Optional[str] = typer.Option(None, help="File of verbalizers, one a line."),
-    calibration: str = typer.Option("none,contextual,dc-pmi,batch",
-                                    help="Calibrations, comma-separated."),
+    calibration: str = typer.Option(
+        "none,contextual,dc-pmi,batch", help="Calibrations, comma-separated."
+    ),
     normalize: str = typer.Option("none", help="Length normalisation: none, token, char."),
     search: int = typer.Option(0, help="Search label words: keep the K best (train + dev)."),
     shots: int = typer.Option(0, help="Labelled training examples per class in the prompt."),
@@ -218,13 +260,27 @@ def verbalizers(
 
     try:
         config = StudyConfig(
-            data=data, text_column=text_column, label_column=label_column, model=model,
-            template=_unescape(template), separator=_unescape(separator),
-            verbalizers=tuple(verbalizer or ()), verbalizers_file=verbalizers_file,
-            calibrations=_split_list(calibration), normalize=normalize, search=search,
-            shots=shots, run=str(run) if run else None, train_size=train_size,
-            dev_size=dev_size, test_size=test_size, seed=seed, batch_size=batch_size,
-            max_length=max_length, out=str(out) if out else None, progress=progress,
+            data=data,
+            text_column=text_column,
+            label_column=label_column,
+            model=model,
+            template=_unescape(template),
+            separator=_unescape(separator),
+            verbalizers=tuple(verbalizer or ()),
+            verbalizers_file=verbalizers_file,
+            calibrations=_split_list(calibration),
+            normalize=normalize,
+            search=search,
+            shots=shots,
+            run=str(run) if run else None,
+            train_size=train_size,
+            dev_size=dev_size,
+            test_size=test_size,
+            seed=seed,
+            batch_size=batch_size,
+            max_length=max_length,
+            out=str(out) if out else None,
+            progress=progress,
         )
         document = run_study(config)
     except USER_ERRORS as error:

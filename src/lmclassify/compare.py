@@ -56,7 +56,8 @@ class CompareConfig:
     test_size: int | None = _help("test examples; None: 1000 or what the data allows")
     seed: int = _help("fixes splits, initialisation and data order", 0)
     seeds: tuple[int, ...] | None = _help(
-        "repeat the trained methods with these seeds (the split stays that of `seed`)")
+        "repeat the trained methods with these seeds (the split stays that of `seed`)"
+    )
     resplit: bool = _help("with `seeds`: also draw a new split per seed and rerun all", False)
     n_resamples: int = _help("bootstrap resamples for confidence intervals", 1000)
     batch_size: int = _help("prompts per forward pass", 16)
@@ -66,14 +67,14 @@ class CompareConfig:
         "calibrations of label scoring, each its own row: none, contextual, dc-pmi, batch",
         ("none",),
     )
-    normalize: str = _help("length normalisation of label-word scores: none, token, char",
-                           "none")
+    normalize: str = _help("length normalisation of label-word scores: none, token, char", "none")
     shots: int = _help("labelled training examples per class in zero-shot prompts", 0)
     study_verbalizers: str | None = _help(
         "also score many verbalizers zero-shot: 'builtin' or a file of specs", None
     )
-    probe_layer: str = _help("probe's hidden-state layer: an index or 'auto' (chosen on dev)",
-                             "auto")
+    probe_layer: str = _help(
+        "probe's hidden-state layer: an index or 'auto' (chosen on dev)", "auto"
+    )
     probe_pooling: str = _help("probe's pooling: 'last' token or 'mean'", "last")
     training: TrainingConfig = field(
         default_factory=TrainingConfig, metadata={"help": "how the LoRA methods train"}
@@ -94,8 +95,9 @@ class CompareConfig:
         for key in ("train_size", "dev_size", "test_size"):
             value = getattr(self, key)
             if value is not None and value < (1 if key == "test_size" else 0):
-                raise ValueError(f"`{key}` must be at least {1 if key == 'test_size' else 0}, "
-                                 f"got {value!r}")
+                raise ValueError(
+                    f"`{key}` must be at least {1 if key == 'test_size' else 0}, got {value!r}"
+                )
         for key in ("batch_size", "max_length", "max_new_tokens"):
             if getattr(self, key) < 1:
                 raise ValueError(f"`{key}` must be a positive integer, got {getattr(self, key)!r}")
@@ -152,8 +154,12 @@ class Plan:
         if not self.config.resplit or seed == self.splits.seed:
             return self.splits
         return make_splits(
-            self.dataset, train_size=self.config.train_size, dev_size=self.config.dev_size,
-            test_size=self.config.test_size, seed=seed, balanced=self.config.data == DEFAULT_DATASET,
+            self.dataset,
+            train_size=self.config.train_size,
+            dev_size=self.config.dev_size,
+            test_size=self.config.test_size,
+            seed=seed,
+            balanced=self.config.data == DEFAULT_DATASET,
         )
 
 
@@ -185,17 +191,27 @@ def plan_run(config: CompareConfig) -> Plan:
     zero_shot_template = template
     if config.shots:
         train = splits.train
-        zero_shot_template = template.with_prefix(demonstrations(
-            train.texts, train.labels, train.classes, template, verbalizer, config.shots,
-            config.seed,
-        ))
+        zero_shot_template = template.with_prefix(
+            demonstrations(
+                train.texts,
+                train.labels,
+                train.classes,
+                template,
+                verbalizer,
+                config.shots,
+                config.seed,
+            )
+        )
     study = None
     if config.study_verbalizers:
-        study = (default_verbalizers(dataset.name, dataset.classes)
-                 if config.study_verbalizers == "builtin"
-                 else read_verbalizers(config.study_verbalizers, dataset.classes))
-    return Plan(config, splits, template, verbalizer, methods, out, zero_shot_template, study,
-                dataset)
+        study = (
+            default_verbalizers(dataset.name, dataset.classes)
+            if config.study_verbalizers == "builtin"
+            else read_verbalizers(config.study_verbalizers, dataset.classes)
+        )
+    return Plan(
+        config, splits, template, verbalizer, methods, out, zero_shot_template, study, dataset
+    )
 
 
 def _split_sizes(config: CompareConfig, available: int) -> dict[str, int]:
@@ -255,16 +271,20 @@ def run_compare(config: CompareConfig) -> dict:
     staging = _open_staging(plan)
     try:
         loaded = load_model(plan.config.model)
-        checks = data_checks(plan.splits, loaded.tokenizer, plan.template,
-                             plan.config.max_length)
+        checks = data_checks(plan.splits, loaded.tokenizer, plan.template, plan.config.max_length)
         results, predictions = _run_methods(plan, loaded, staging)
         document = _results_document(plan, loaded, results)
-        document.update(json_safe({
-            "comparisons": comparisons(results, predictions, plan.splits.test.classes,
-                                       plan.config.n_resamples),
-            "seed_summary": seed_summary(results),
-            "data_checks": checks,
-        }))
+        document.update(
+            json_safe(
+                {
+                    "comparisons": comparisons(
+                        results, predictions, plan.splits.test.classes, plan.config.n_resamples
+                    ),
+                    "seed_summary": seed_summary(results),
+                    "data_checks": checks,
+                }
+            )
+        )
         if plan.study:
             study = json_safe(_run_study(plan, loaded))
             document.update(verbalizer_study=study, verbalizer_spread=spread(study))
@@ -307,8 +327,7 @@ def _repeatable_options(config: CompareConfig) -> dict:
 
 def _keep_if_resumable(staging: Path) -> None:
     if (staging / "methods").is_dir() or (staging / "checkpoints").is_dir():
-        logger.warning("interrupted; the finished part is kept in %s: rerun with --resume",
-                       staging)
+        logger.warning("interrupted; the finished part is kept in %s: rerun with --resume", staging)
     else:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -345,8 +364,12 @@ def _units(plan: Plan) -> list[tuple[str, int]]:
     from .methods import METHODS
 
     seeds = plan.config.run_seeds
-    return [(name, seed) for seed in seeds for name in plan.methods
-            if seed == seeds[0] or METHODS[name].trains or plan.config.resplit]
+    return [
+        (name, seed)
+        for seed in seeds
+        for name in plan.methods
+        if seed == seeds[0] or METHODS[name].trains or plan.config.resplit
+    ]
 
 
 def _run_study(plan: Plan, loaded) -> list[dict]:
@@ -354,9 +377,18 @@ def _run_study(plan: Plan, loaded) -> list[dict]:
     logger.info("verbalizer study: %d verbalizers", len(plan.study))
     test, config = plan.splits.test, plan.config
     return verbalizer_study(
-        loaded.model, loaded.tokenizer, plan.zero_shot_template, plan.study, test.texts,
-        test.labels, test.classes, calibrations=CALIBRATIONS, normalize=config.normalize,
-        batch_size=config.batch_size, max_length=config.max_length, progress=config.progress,
+        loaded.model,
+        loaded.tokenizer,
+        plan.zero_shot_template,
+        plan.study,
+        test.texts,
+        test.labels,
+        test.classes,
+        calibrations=CALIBRATIONS,
+        normalize=config.normalize,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+        progress=config.progress,
     )
 
 
@@ -377,33 +409,38 @@ def _load_method_outcome(folder: Path) -> tuple[list[dict], list[dict]]:
     return result, [json.loads(line) for line in lines]
 
 
-def build_method(name: str, plan: Plan, loaded, store=None, staging: Path | None = None,
-                 seed: int | None = None):
+def build_method(
+    name: str, plan: Plan, loaded, store=None, staging: Path | None = None, seed: int | None = None
+):
     """A method object with the run's model, prompt strings and options."""
     from .methods import method_class
 
     config = plan.config
     seed = config.run_seeds[0] if seed is None else seed
-    options = {"batch_size": config.batch_size, "max_length": config.max_length,
-               "progress": config.progress}
+    options = {
+        "batch_size": config.batch_size,
+        "max_length": config.max_length,
+        "progress": config.progress,
+    }
     template = plan.template
     if name == "zero-shot-generate":
         options["max_new_tokens"] = config.max_new_tokens
         template = plan.zero_shot_template
     if name == "zero-shot-scoring":
         template = plan.zero_shot_template
-        options.update(normalize=config.normalize,
-                       feature_store=store if template == plan.template else None)
+        options.update(
+            normalize=config.normalize, feature_store=store if template == plan.template else None
+        )
     if name == "lora-scoring":
         options["normalize"] = config.normalize
     if name == "probe":
         layer = config.probe_layer if config.probe_layer == "auto" else int(config.probe_layer)
-        options.update(layer=layer, pooling=config.probe_pooling, feature_store=store,
-                       seed=seed)
+        options.update(layer=layer, pooling=config.probe_pooling, feature_store=store, seed=seed)
     if name in ("lora-head", "lora-scoring"):
         checkpoints = staging / "checkpoints" / f"{name}-seed{seed}" if staging else None
-        options.update(training=config.training, seed=seed,
-                       checkpoint_dir=checkpoints, resume=config.resume)
+        options.update(
+            training=config.training, seed=seed, checkpoint_dir=checkpoints, resume=config.resume
+        )
     classes = plan.splits.test.classes
     cls = method_class(name)
     return cls(loaded.model, loaded.tokenizer, template, plan.verbalizer, classes, **options)
@@ -436,8 +473,9 @@ def evaluate_method(method, plan: Plan, splits=None, seed: int | None = None):
             "calibration": calibration,
             "seed": seed,
             "metrics": classification_metrics(test.labels, preds, proba, test.classes),
-            "intervals": bootstrap_ci(test.labels, preds, proba, test.classes,
-                                      n_resamples=plan.config.n_resamples, seed=0),
+            "intervals": bootstrap_ci(
+                test.labels, preds, proba, test.classes, n_resamples=plan.config.n_resamples, seed=0
+            ),
             "seconds": {"fit": round(fit_seconds, 3), "predict": round(predict_seconds, 3)},
         }
         if method.fit_summary():
@@ -470,18 +508,20 @@ def _prediction_rows(method, test, preds, proba, plan, calibration, seed) -> lis
 
 def _results_document(plan: Plan, loaded, results: list[dict]) -> dict:
     test = plan.splits.test
-    return json_safe({
-        "schema": SCHEMA,
-        "dataset": {
-            "name": test.name,
-            "classes": test.classes,
-            "n_train": len(plan.splits.train),
-            "n_dev": len(plan.splits.dev),
-            "n_test": len(test),
-        },
-        "model": {"name": loaded.name, "parameters": loaded.n_parameters},
-        "results": results,
-    })
+    return json_safe(
+        {
+            "schema": SCHEMA,
+            "dataset": {
+                "name": test.name,
+                "classes": test.classes,
+                "n_train": len(plan.splits.train),
+                "n_dev": len(plan.splits.dev),
+                "n_test": len(test),
+            },
+            "model": {"name": loaded.name, "parameters": loaded.n_parameters},
+            "results": results,
+        }
+    )
 
 
 def resolved_config(plan: Plan, loaded) -> dict:
@@ -510,12 +550,12 @@ def resolved_config(plan: Plan, loaded) -> dict:
 
 
 def _write_run(staging: Path, plan: Plan, loaded, document: dict, predictions: list[dict]):
-    from .report import render_markdown
+    from .html_report import write_report
 
     _write_json(staging / "config.json", resolved_config(plan, loaded))
     _write_json(staging / "results.json", document)
     _write_jsonl(staging / "predictions.jsonl", predictions)
-    (staging / "report.md").write_text(render_markdown(document), encoding="utf-8")
+    write_report(staging)
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:

@@ -185,8 +185,7 @@ def _check_classes(classes: list[str]) -> None:
     names_ok = isinstance(classes, (list, tuple)) and all(isinstance(c, str) and c for c in classes)
     if not names_ok or not len(set(classes)) == len(classes) >= 2:
         raise ValueError(
-            f"`classes` must be a list of at least two distinct non-empty strings, "
-            f"got {classes!r}"
+            f"`classes` must be a list of at least two distinct non-empty strings, got {classes!r}"
         )
 
 
@@ -346,13 +345,13 @@ def _dataset_from_records(
     for param, column in (("text_column", text_column), ("label_column", label_column)):
         if column not in columns:
             raise ValueError(
-                f"`{param}` {column!r} is not a column of {source!r}; "
-                f"columns present: {columns!r}"
+                f"`{param}` {column!r} is not a column of {source!r}; columns present: {columns!r}"
             )
     texts = [normalize_text(_cell(row, text_column)) for row in rows]
     label_names = [_cell(row, label_column).strip() for row in rows]
     for param, column, values in (
-        ("text_column", text_column, texts), ("label_column", label_column, label_names)
+        ("text_column", text_column, texts),
+        ("label_column", label_column, label_names),
     ):
         if "" in values:
             raise ValueError(

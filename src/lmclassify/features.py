@@ -32,7 +32,14 @@ def check_pooling(pooling: str) -> None:
 
 @torch.no_grad()
 def prompt_features(
-    model, tokenizer, template, texts, *, pooling="last", batch_size=16, max_length=512,
+    model,
+    tokenizer,
+    template,
+    texts,
+    *,
+    pooling="last",
+    batch_size=16,
+    max_length=512,
     progress=True,
 ) -> torch.Tensor:
     """``[n, layers + 1, hidden]`` hidden states of each prompt (embeddings first).
@@ -52,8 +59,9 @@ def prompt_features(
     bar = tqdm(total=len(prompts), desc="features", unit="ex", disable=not progress)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        batch = _pooled(decoder, [prompts[i] for i in chunk], tokenizer.pad_token_id, pooling,
-                        device)
+        batch = _pooled(
+            decoder, [prompts[i] for i in chunk], tokenizer.pad_token_id, pooling, device
+        )
         if features is None:
             features = torch.empty(len(prompts), *batch.shape[1:])
         features[chunk] = batch.float().cpu()
@@ -68,8 +76,10 @@ def _pooled(decoder, prompts, pad_id, pooling, device) -> torch.Tensor:
     input_ids = torch.tensor([p + [pad_id] * (width - len(p)) for p in prompts])
     mask = (torch.arange(width)[None, :] < lengths[:, None]).long()  # [B, T]
     output = decoder(
-        input_ids=input_ids.to(device), attention_mask=mask.to(device),
-        output_hidden_states=True, use_cache=False,
+        input_ids=input_ids.to(device),
+        attention_mask=mask.to(device),
+        output_hidden_states=True,
+        use_cache=False,
     )
     hidden = torch.stack(output.hidden_states, dim=1)  # [B, layers + 1, T, H]
     if pooling == "last":
@@ -125,8 +135,13 @@ class FeatureStore:
         features = self.get(texts, pooling)
         if features is None:
             features = prompt_features(
-                model, tokenizer, self.template, texts, pooling=pooling,
-                max_length=self.max_length, **options,
+                model,
+                tokenizer,
+                self.template,
+                texts,
+                pooling=pooling,
+                max_length=self.max_length,
+                **options,
             )
             self.put(texts, pooling, features)
         return features

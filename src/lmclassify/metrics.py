@@ -118,8 +118,7 @@ def check_predictions(labels, preds, proba, classes):
         raise ValueError("`labels` is empty: metrics need at least one test example")
     if len(preds) != len(labels):
         raise ValueError(
-            f"`preds` has {len(preds)!r} entries but `labels` has {len(labels)!r}; "
-            "they must match"
+            f"`preds` has {len(preds)!r} entries but `labels` has {len(labels)!r}; they must match"
         )
 
     _check_range(labels, 0, k, "labels")
@@ -171,8 +170,7 @@ def _check_proba(proba, n: int, k: int) -> np.ndarray:
     proba = np.asarray(proba, dtype=float)
     if proba.shape != (n, k):
         raise ValueError(
-            f"`proba` must have shape (n_examples, n_classes) = {(n, k)!r}, "
-            f"got {proba.shape!r}"
+            f"`proba` must have shape (n_examples, n_classes) = {(n, k)!r}, got {proba.shape!r}"
         )
     if not np.all(np.isfinite(proba)):
         raise ValueError("`proba` must be finite, got NaN or inf")

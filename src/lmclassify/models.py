@@ -192,9 +192,7 @@ def _from_folder(folder: Path | str, torch_dtype, trust_remote_code: bool):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            str(folder), trust_remote_code=trust_remote_code
-        )
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
             str(folder),
             dtype=torch_dtype,
@@ -203,7 +201,9 @@ def _from_folder(folder: Path | str, torch_dtype, trust_remote_code: bool):
         )
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise ValueError(f"`model` folder {str(folder)!r} could not be loaded: {first_line}") from None
+        raise ValueError(
+            f"`model` folder {str(folder)!r} could not be loaded: {first_line}"
+        ) from None
     prepare_tokenizer(tokenizer, model)
     model.eval()
     return model, tokenizer

@@ -113,8 +113,7 @@ class Verbalizer:
             name = name.strip()
             if not eq or not name:
                 raise ValueError(
-                    f"`verbalizer` item {item!r} is not 'class=word[|word2]'; "
-                    f"whole value: {spec!r}"
+                    f"`verbalizer` item {item!r} is not 'class=word[|word2]'; whole value: {spec!r}"
                 )
             if name in words:
                 raise ValueError(f"`verbalizer` names class {name!r} twice in {spec!r}")
@@ -179,8 +178,10 @@ def demonstrations(texts, labels, classes, template, verbalizer, shots: int, see
         chosen += [(int(i), name) for i in rng.choice(pool, size=shots, replace=False)]
     order = rng.permutation(len(chosen))
     return "".join(
-        template.render(texts[chosen[k][0]]) + template.separator
-        + verbalizer.words[chosen[k][1]][0] + "\n\n"
+        template.render(texts[chosen[k][0]])
+        + template.separator
+        + verbalizer.words[chosen[k][1]][0]
+        + "\n\n"
         for k in order
     )
 

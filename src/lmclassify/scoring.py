@@ -162,7 +162,9 @@ def _pack_batch(prompts, layout, pad_id, padding_side, config, like) -> dict[str
     input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
     position = torch.zeros(batch, width, dtype=torch.long)
     segment = torch.full((batch, width), -2, dtype=torch.long)  # -2 pad, -1 prompt, j word
-    starts = width - lengths - layout.n_packed if padding_side == "left" else torch.zeros_like(lengths)
+    starts = (
+        width - lengths - layout.n_packed if padding_side == "left" else torch.zeros_like(lengths)
+    )
     for b, prompt in enumerate(prompts):
         s, n = int(starts[b]), len(prompt)
         input_ids[b, s : s + n] = torch.tensor(prompt)

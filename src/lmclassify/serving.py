@@ -56,9 +56,7 @@ def predict_file(run, method: str, input, output, text_column="text", batch_size
 
     output = Path(output)
     if output.suffix.lower() not in OUTPUT_EXTENSIONS:
-        raise ValueError(
-            f"`output` {str(output)!r} must end in {' or '.join(OUTPUT_EXTENSIONS)}"
-        )
+        raise ValueError(f"`output` {str(output)!r} must end in {' or '.join(OUTPUT_EXTENSIONS)}")
     _saved_method_dir(Path(run), method)
     texts, rows = read_texts(str(input), text_column=text_column)
     classifier = load_run_method(run, method, batch_size=batch_size)

@@ -75,41 +75,75 @@ def run_study(config: StudyConfig) -> dict:
     classes = plan.splits.test.classes
     studied = _studied_verbalizers(config, plan)
     model, tokenizer, model_name = _scoring_model(config, plan)
-    options = {"batch_size": config.batch_size, "max_length": config.max_length,
-               "progress": config.progress}
+    options = {
+        "batch_size": config.batch_size,
+        "max_length": config.max_length,
+        "progress": config.progress,
+    }
 
     template = plan.template
     if config.shots:
         train = plan.splits.train
-        template = template.with_prefix(demonstrations(
-            train.texts, train.labels, classes, template, plan.verbalizer, config.shots,
-            config.seed))
+        template = template.with_prefix(
+            demonstrations(
+                train.texts,
+                train.labels,
+                classes,
+                template,
+                plan.verbalizer,
+                config.shots,
+                config.seed,
+            )
+        )
 
     found = []
     if config.search:
         train, dev = plan.splits.train, plan.splits.dev
         found = search_verbalizers(
-            model, tokenizer, template, classes, (train.texts, train.labels),
-            (dev.texts, dev.labels), config.search, seed=config.seed, **options)
+            model,
+            tokenizer,
+            template,
+            classes,
+            (train.texts, train.labels),
+            (dev.texts, dev.labels),
+            config.search,
+            seed=config.seed,
+            **options,
+        )
         studied += [item["verbalizer"] for item in found]
     studied = list({str(v): v for v in studied}.values())
     if not studied:
-        raise ValueError("no verbalizer to study: give --verbalizer, --verbalizers-file or "
-                         "--search K")
+        raise ValueError(
+            "no verbalizer to study: give --verbalizer, --verbalizers-file or --search K"
+        )
 
     test = plan.splits.test
-    rows = verbalizer_study(model, tokenizer, template, studied, test.texts, test.labels,
-                            classes, config.calibrations, config.normalize, **options)
-    document = json_safe({
-        "dataset": {"name": test.name, "classes": classes, "n_test": len(test)},
-        "model": model_name,
-        "template": template.to_json(),
-        "shots": config.shots,
-        "rows": rows,
-        "spread": spread(rows),
-        "search": [{"verbalizer": item["verbalizer"].to_json(),
-                    "dev_accuracy": item["dev_accuracy"]} for item in found],
-    })
+    rows = verbalizer_study(
+        model,
+        tokenizer,
+        template,
+        studied,
+        test.texts,
+        test.labels,
+        classes,
+        config.calibrations,
+        config.normalize,
+        **options,
+    )
+    document = json_safe(
+        {
+            "dataset": {"name": test.name, "classes": classes, "n_test": len(test)},
+            "model": model_name,
+            "template": template.to_json(),
+            "shots": config.shots,
+            "rows": rows,
+            "spread": spread(rows),
+            "search": [
+                {"verbalizer": item["verbalizer"].to_json(), "dev_accuracy": item["dev_accuracy"]}
+                for item in found
+            ],
+        }
+    )
     if config.out:
         _write_json_atomically(Path(config.out), document)
     return document
@@ -118,15 +152,30 @@ def run_study(config: StudyConfig) -> dict:
 def _plan(config: StudyConfig):
     """Data, splits and template as `compare` would resolve them (or as the run did)."""
     options = dict(
-        data=config.data, text_column=config.text_column, label_column=config.label_column,
-        model=config.model, template=config.template, separator=config.separator,
-        train_size=config.train_size, dev_size=config.dev_size, test_size=config.test_size,
-        seed=config.seed, methods=("zero-shot-scoring",),
+        data=config.data,
+        text_column=config.text_column,
+        label_column=config.label_column,
+        model=config.model,
+        template=config.template,
+        separator=config.separator,
+        train_size=config.train_size,
+        dev_size=config.dev_size,
+        test_size=config.test_size,
+        seed=config.seed,
+        methods=("zero-shot-scoring",),
     )
     if config.run:
         recorded = _run_options(Path(config.run))
-        keys = ("data", "text_column", "label_column", "model", "train_size", "dev_size",
-                "test_size", "seed")
+        keys = (
+            "data",
+            "text_column",
+            "label_column",
+            "model",
+            "train_size",
+            "dev_size",
+            "test_size",
+            "seed",
+        )
         options.update({key: recorded[key] for key in keys})
         if config.template is None:
             options.update(template=recorded["template"], separator=recorded["separator"])
@@ -183,19 +232,22 @@ def print_study(document: dict, console=None) -> None:
             console = Console(width=120)
     table = Table(title=f"verbalizer study · {document['dataset']['n_test']} test examples")
     for name in ("verbalizer", "calibration", "accuracy", "f1", "auc"):
-        table.add_column(name, justify="left" if name in ("verbalizer", "calibration")
-                         else "right")
+        table.add_column(name, justify="left" if name in ("verbalizer", "calibration") else "right")
     for row in document["rows"]:
         words = ", ".join(f"{c}={'|'.join(w)}" for c, w in row["verbalizer"].items())
-        table.add_row(words, row["calibration"],
-                      *(_cell(row[k]) for k in ("accuracy", "f1", "auc")))
+        table.add_row(
+            words, row["calibration"], *(_cell(row[k]) for k in ("accuracy", "f1", "auc"))
+        )
     console.print(table)
     summary = Table(title="accuracy across verbalizers")
     for name in ("calibration", "n", "mean", "min", "max", "std"):
         summary.add_column(name, justify="left" if name == "calibration" else "right")
     for row in document["spread"]:
-        summary.add_row(row["calibration"], str(row["n"]),
-                        *(_cell(row[k]) for k in ("mean", "min", "max", "std")))
+        summary.add_row(
+            row["calibration"],
+            str(row["n"]),
+            *(_cell(row[k]) for k in ("mean", "min", "max", "std")),
+        )
     console.print(summary)
 
 

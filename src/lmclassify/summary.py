@@ -10,23 +10,10 @@ from collections import defaultdict
 
 import numpy as np
 
+from .report import row_label, row_labels
 from .stats import pairwise_comparisons
 
 SUMMARISED = ("accuracy", "f1", "precision", "recall", "auc")
-
-
-def row_label(result: dict, several_seeds: bool) -> str:
-    """A result's name in tables: method, ` +calibration`, and ` [seed N]` when needed."""
-    label = result["method"]
-    if result.get("calibration", "none") != "none":
-        label += f" +{result['calibration']}"
-    if several_seeds:
-        label += f" [seed {result['seed']}]"
-    return label
-
-
-def several_seeds(results: list[dict]) -> bool:
-    return len({r["seed"] for r in results}) > 1
 
 
 def comparisons(results, predictions, classes, n_resamples=1000, alpha=0.05) -> list[dict]:
@@ -35,17 +22,21 @@ def comparisons(results, predictions, classes, n_resamples=1000, alpha=0.05) -> 
     if len(results) < 2:
         return []
     first_seed = results[0]["seed"]
-    chosen = [r for r in results if r["seed"] == first_seed]
-    several = several_seeds(results)
+    labels_of = dict(zip(map(id, results), row_labels(results)))
     preds, labels = {}, None
-    for result in chosen:
+    for result in (r for r in results if r["seed"] == first_seed):
         rows = sorted(
-            (r for r in predictions if r["method"] == result["method"]
-             and r["calibration"] == result["calibration"] and r["seed"] == first_seed),
+            (
+                r
+                for r in predictions
+                if r["method"] == result["method"]
+                and r["calibration"] == result["calibration"]
+                and r["seed"] == first_seed
+            ),
             key=lambda r: r["index"],
         )
         labels = [classes.index(r["label"]) for r in rows]
-        preds[row_label(result, several)] = [
+        preds[labels_of[id(result)]] = [
             classes.index(r["pred"]) if r["pred"] is not None else -1 for r in rows
         ]
     if len(preds) < 2:
@@ -62,14 +53,17 @@ def seed_summary(results: list[dict]) -> list[dict]:
     for (method, calibration), group in groups.items():
         if len(group) < 2:
             continue
-        values = {name: np.array([r["metrics"][name] for r in group], dtype=float)
-                  for name in SUMMARISED}
-        summary.append({
-            "label": row_label({"method": method, "calibration": calibration}, False),
-            "method": method,
-            "calibration": calibration,
-            "seeds": [r["seed"] for r in group],
-            "mean": {name: float(np.nanmean(v)) for name, v in values.items()},
-            "std": {name: float(np.nanstd(v, ddof=1)) for name, v in values.items()},
-        })
+        values = {
+            name: np.array([r["metrics"][name] for r in group], dtype=float) for name in SUMMARISED
+        }
+        summary.append(
+            {
+                "label": row_label({"method": method, "calibration": calibration}, False),
+                "method": method,
+                "calibration": calibration,
+                "seeds": [r["seed"] for r in group],
+                "mean": {name: float(np.nanmean(v)) for name, v in values.items()},
+                "std": {name: float(np.nanstd(v, ddof=1)) for name, v in values.items()},
+            }
+        )
     return summary

@@ -50,11 +50,21 @@ class TrainingConfig:
     target_modules: str = _help("'all-linear' or comma-separated module names", "all-linear")
 
     def __post_init__(self) -> None:
-        positive = ("epochs", "batch_size", "gradient_accumulation_steps", "max_length",
-                    "patience", "checkpoint_steps", "r", "lora_alpha")
+        positive = (
+            "epochs",
+            "batch_size",
+            "gradient_accumulation_steps",
+            "max_length",
+            "patience",
+            "checkpoint_steps",
+            "r",
+            "lora_alpha",
+        )
         for name in positive:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"`{name}` must be a positive integer, got {getattr(self, name)!r}"
+                )
         for name in ("learning_rate", "head_learning_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"`{name}` must be positive, got {getattr(self, name)!r}")
@@ -83,8 +93,9 @@ def length_grouped_batches(lengths, batch_size: int, seed: int) -> list[list[int
     batches = []
     for start in range(0, len(order), window):
         group = sorted(order[start : start + window], key=lambda i: (lengths[i], i))
-        batches += [list(map(int, group[k : k + batch_size]))
-                    for k in range(0, len(group), batch_size)]
+        batches += [
+            list(map(int, group[k : k + batch_size])) for k in range(0, len(group), batch_size)
+        ]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -129,9 +140,18 @@ class Trainer:
         head_parameters: names of parameters that use `head_learning_rate`.
     """
 
-    def __init__(self, module, loss_fn: Callable, evaluate_fn: Callable | None, lengths,
-                 config: TrainingConfig, seed: int = 0, checkpoint_dir=None,
-                 head_parameters=(), progress: bool = True):
+    def __init__(
+        self,
+        module,
+        loss_fn: Callable,
+        evaluate_fn: Callable | None,
+        lengths,
+        config: TrainingConfig,
+        seed: int = 0,
+        checkpoint_dir=None,
+        head_parameters=(),
+        progress: bool = True,
+    ):
         self.module = module
         self.loss_fn = loss_fn
         self.evaluate_fn = evaluate_fn
@@ -162,16 +182,22 @@ class Trainer:
     def _run_epochs(self, accelerator, optimizer, scheduler, state, max_steps) -> bool:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=self.total_steps, initial=state.step, desc="training", unit="step",
-                   disable=not self.progress)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=state.step,
+            desc="training",
+            unit="step",
+            disable=not self.progress,
+        )
         try:
             while state.epoch < self.config.epochs and not state.stopped_early:
                 steps = self._epoch_steps(state.epoch)
                 while state.step_in_epoch < len(steps):
                     if max_steps is not None and state.step >= max_steps:
                         return False
-                    loss = self._optimizer_step(accelerator, optimizer, scheduler,
-                                                steps[state.step_in_epoch])
+                    loss = self._optimizer_step(
+                        accelerator, optimizer, scheduler, steps[state.step_in_epoch]
+                    )
                     state.step += 1
                     state.step_in_epoch += 1
                     state.history.append({"step": state.step, "loss": loss})
@@ -201,8 +227,9 @@ class Trainer:
         return self.steps_per_epoch * self.config.epochs
 
     def _epoch_steps(self, epoch: int) -> list[list[list[int]]]:
-        batches = length_grouped_batches(self.lengths, self.config.batch_size,
-                                         self.seed * 1000 + epoch)
+        batches = length_grouped_batches(
+            self.lengths, self.config.batch_size, self.seed * 1000 + epoch
+        )
         accumulate = self.config.gradient_accumulation_steps
         return [batches[i : i + accumulate] for i in range(0, len(batches), accumulate)]
 
@@ -230,10 +257,12 @@ class Trainer:
             evaluation = self.evaluate_fn()
         self.module.train()
         best = Evaluation(**state.best_eval) if state.best_eval else None
-        state.history.append({"step": state.step, "dev_score": evaluation.score,
-                              "dev_loss": evaluation.loss})
-        logger.info("step %d: dev score %.4f, dev loss %.4f", state.step, evaluation.score,
-                    evaluation.loss)
+        state.history.append(
+            {"step": state.step, "dev_score": evaluation.score, "dev_loss": evaluation.loss}
+        )
+        logger.info(
+            "step %d: dev score %.4f, dev loss %.4f", state.step, evaluation.score, evaluation.loss
+        )
         if evaluation.better_than(best):
             state.best = {k: v.detach().clone() for k, v in self._trainable().items()}
             state.best_eval = asdict(evaluation)
@@ -242,8 +271,7 @@ class Trainer:
             state.bad_evals += 1
             state.stopped_early = state.bad_evals >= self.config.patience
             if state.stopped_early:
-                logger.info("stopping early: no dev improvement in %d evaluations",
-                            state.bad_evals)
+                logger.info("stopping early: no dev improvement in %d evaluations", state.bad_evals)
 
     def _finish(self, state: TrainState) -> None:
         if state.best is not None:
@@ -260,10 +288,16 @@ class Trainer:
 
     def _optimizer_and_schedule(self):
         groups = [
-            {"params": [p for n, p in self._trainable().items() if n not in self.head_parameters],
-             "lr": self.config.learning_rate},
-            {"params": [p for n, p in self._trainable().items() if n in self.head_parameters],
-             "lr": self.config.head_learning_rate},
+            {
+                "params": [
+                    p for n, p in self._trainable().items() if n not in self.head_parameters
+                ],
+                "lr": self.config.learning_rate,
+            },
+            {
+                "params": [p for n, p in self._trainable().items() if n in self.head_parameters],
+                "lr": self.config.head_learning_rate,
+            },
         ]
         groups = [group for group in groups if group["params"]]
         optimizer = torch.optim.AdamW(groups, weight_decay=self.config.weight_decay)

@@ -64,8 +64,16 @@ def read_verbalizers(path, classes) -> list[Verbalizer]:
 
 
 def verbalizer_study(
-    model, tokenizer, template, verbalizers, texts, labels, classes,
-    calibrations=("none",), normalize="none", **scorer_options,
+    model,
+    tokenizer,
+    template,
+    verbalizers,
+    texts,
+    labels,
+    classes,
+    calibrations=("none",),
+    normalize="none",
+    **scorer_options,
 ) -> list[dict]:
     """Accuracy, F1 and AUC of every verbalizer under every calibration, from one pass.
 
@@ -74,18 +82,24 @@ def verbalizer_study(
         "accuracy", "f1", "auc"}``.
     """
     words = list(dict.fromkeys(w for v in verbalizers for w in v.all_words()))
-    logger.info("scoring %d label words of %d verbalizers in one pass", len(words),
-                len(verbalizers))
-    scores = score_words(model, tokenizer, template, words, texts, calibrations,
-                         **scorer_options)
+    logger.info(
+        "scoring %d label words of %d verbalizers in one pass", len(words), len(verbalizers)
+    )
+    scores = score_words(model, tokenizer, template, words, texts, calibrations, **scorer_options)
     rows = []
     for verbalizer in verbalizers:
-        for name, log_probs in apply_calibrations(scores, verbalizer, calibrations,
-                                                  normalize).items():
+        for name, log_probs in apply_calibrations(
+            scores, verbalizer, calibrations, normalize
+        ).items():
             proba = log_probs.exp().numpy()
             metrics = classification_metrics(labels, proba.argmax(axis=1), proba, classes)
-            rows.append({"verbalizer": verbalizer.to_json(), "calibration": name,
-                         **{k: metrics[k] for k in ("accuracy", "f1", "auc")}})
+            rows.append(
+                {
+                    "verbalizer": verbalizer.to_json(),
+                    "calibration": name,
+                    **{k: metrics[k] for k in ("accuracy", "f1", "auc")},
+                }
+            )
     return rows
 
 
@@ -94,9 +108,16 @@ def spread(rows: list[dict]) -> list[dict]:
     out = []
     for name in dict.fromkeys(row["calibration"] for row in rows):
         accuracy = np.array([row["accuracy"] for row in rows if row["calibration"] == name])
-        out.append({"calibration": name, "n": len(accuracy), "mean": float(accuracy.mean()),
-                    "min": float(accuracy.min()), "max": float(accuracy.max()),
-                    "std": float(accuracy.std(ddof=1)) if len(accuracy) > 1 else 0.0})
+        out.append(
+            {
+                "calibration": name,
+                "n": len(accuracy),
+                "mean": float(accuracy.mean()),
+                "min": float(accuracy.min()),
+                "max": float(accuracy.max()),
+                "std": float(accuracy.std(ddof=1)) if len(accuracy) > 1 else 0.0,
+            }
+        )
     return out
 
 
@@ -104,8 +125,9 @@ def spread(rows: list[dict]) -> list[dict]:
 
 
 @torch.no_grad()
-def mean_next_token_log_probs(model, tokenizer, template, texts, labels, n_classes, *,
-                              batch_size=16, max_length=512) -> torch.Tensor:
+def mean_next_token_log_probs(
+    model, tokenizer, template, texts, labels, n_classes, *, batch_size=16, max_length=512
+) -> torch.Tensor:
     """``[classes, vocab]``: mean log P(token | prompt) over each class's examples."""
     causal_lm = unwrap_causal_lm(model)
     decoder, head = causal_lm.get_decoder(), causal_lm.get_output_embeddings()
@@ -115,8 +137,9 @@ def mean_next_token_log_probs(model, tokenizer, template, texts, labels, n_class
     for start in range(0, len(prompts), batch_size):
         batch = prompts[start : start + batch_size]
         lengths = torch.tensor([len(p) for p in batch])
-        ids = torch.tensor([p + [tokenizer.pad_token_id] * (int(lengths.max()) - len(p))
-                            for p in batch])
+        ids = torch.tensor(
+            [p + [tokenizer.pad_token_id] * (int(lengths.max()) - len(p)) for p in batch]
+        )
         mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
         hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
         logits = head(hidden[torch.arange(len(batch)), lengths - 1]).double()
@@ -153,7 +176,7 @@ def candidate_words(mean_log_probs, tokenizer, separator, per_class=8, plausible
 
 def _round_trip_word(tokenizer, token: int, separator: str) -> str | None:
     text = tokenizer.decode([token])
-    word = text[len(separator):] if separator and text.startswith(separator) else text
+    word = text[len(separator) :] if separator and text.startswith(separator) else text
     if not word.strip() or not word.strip().isalpha() or token in tokenizer.all_special_ids:
         return None
     if tokenizer(separator + word, add_special_tokens=False)["input_ids"] != [token]:
@@ -162,8 +185,19 @@ def _round_trip_word(tokenizer, token: int, separator: str) -> str | None:
 
 
 def search_verbalizers(
-    model, tokenizer, template, classes, train, dev, k: int, *, per_class=8,
-    max_examples=512, max_combinations=1000, seed=0, **scorer_options,
+    model,
+    tokenizer,
+    template,
+    classes,
+    train,
+    dev,
+    k: int,
+    *,
+    per_class=8,
+    max_examples=512,
+    max_combinations=1000,
+    seed=0,
+    **scorer_options,
 ) -> list[dict]:
     """The `k` best one-word-per-class verbalizers found without touching the test split.
 
@@ -184,8 +218,12 @@ def search_verbalizers(
     picked = rng.permutation(len(train_texts))[:max_examples]
     rest = [i for i in range(len(train_texts)) if i not in set(picked.tolist())]
     mean_log_probs = mean_next_token_log_probs(
-        model, tokenizer, template, [train_texts[i] for i in picked],
-        [train_labels[i] for i in picked], len(classes),
+        model,
+        tokenizer,
+        template,
+        [train_texts[i] for i in picked],
+        [train_labels[i] for i in picked],
+        len(classes),
         batch_size=scorer_options.get("batch_size", 16),
     )
     candidates = candidate_words(mean_log_probs, tokenizer, template.separator, per_class)
@@ -194,12 +232,12 @@ def search_verbalizers(
     if not all(candidates):
         raise ValueError("label-word search found no candidate word for some class")
 
-    select_texts, select_labels = dev if len(dev[0]) else (
-        [train_texts[i] for i in rest], [train_labels[i] for i in rest])
+    select_texts, select_labels = (
+        dev if len(dev[0]) else ([train_texts[i] for i in rest], [train_labels[i] for i in rest])
+    )
     combos = _combinations(candidates, max_combinations)
     words = list(dict.fromkeys(w for words in candidates for w in words))
-    scores = score_words(model, tokenizer, template, words, list(select_texts),
-                         **scorer_options)
+    scores = score_words(model, tokenizer, template, words, list(select_texts), **scorer_options)
     ranked = []
     for combo in combos:
         verbalizer = Verbalizer.from_words(dict(zip(classes, combo)), classes)

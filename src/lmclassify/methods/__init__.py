@@ -23,5 +23,14 @@ def method_class(name: str) -> type[Method]:
     return METHODS[name]
 
 
-__all__ = ["METHODS", "LoraHead", "LoraScoring", "Method", "Probe", "ZeroShotGenerate",
-           "ZeroShotScoring", "method_class", "read_method_config"]
+__all__ = [
+    "METHODS",
+    "LoraHead",
+    "LoraScoring",
+    "Method",
+    "Probe",
+    "ZeroShotGenerate",
+    "ZeroShotScoring",
+    "method_class",
+    "read_method_config",
+]

@@ -17,8 +17,14 @@ import numpy as np
 import torch
 
 from ..calibration import calibrated_log_probs
-from ..scoring import LabelLayout, class_log_scores, encode_label_words, encode_prompts
-from ..scoring import label_log_probs, unwrap_causal_lm
+from ..scoring import (
+    LabelLayout,
+    class_log_scores,
+    encode_label_words,
+    encode_prompts,
+    label_log_probs,
+    unwrap_causal_lm,
+)
 from ..training import Evaluation, Trainer, TrainingConfig
 from .base import Method
 
@@ -45,9 +51,21 @@ class LoraMethod(Method):
     trains = True
 
     def __init__(
-        self, model, tokenizer, template, verbalizer, classes, *,
-        training: TrainingConfig | None = None, seed=0, batch_size=16, max_length=512,
-        checkpoint_dir=None, resume=False, max_steps=None, progress=True,
+        self,
+        model,
+        tokenizer,
+        template,
+        verbalizer,
+        classes,
+        *,
+        training: TrainingConfig | None = None,
+        seed=0,
+        batch_size=16,
+        max_length=512,
+        checkpoint_dir=None,
+        resume=False,
+        max_steps=None,
+        progress=True,
     ):
         super().__init__(model, tokenizer, template, verbalizer, classes)
         self.training = training or TrainingConfig()
@@ -97,11 +115,16 @@ class LoraMethod(Method):
             return torch.nn.functional.cross_entropy(logits, targets[indices].to(logits.device))
 
         trainer = Trainer(
-            self.modules_, loss_fn, (lambda: self._evaluate(*dev)) if dev else None,
-            [len(p) for p in prompts], self.training, seed=self.seed,
+            self.modules_,
+            loss_fn,
+            (lambda: self._evaluate(*dev)) if dev else None,
+            [len(p) for p in prompts],
+            self.training,
+            seed=self.seed,
             checkpoint_dir=self.checkpoint_dir,
-            head_parameters=[n for n, _ in self.modules_.named_parameters()
-                             if not n.startswith("model.")],
+            head_parameters=[
+                n for n, _ in self.modules_.named_parameters() if not n.startswith("model.")
+            ],
             progress=self.progress,
         )
         self.train_state_ = trainer.train(resume=self.resume, max_steps=self.max_steps)
@@ -129,8 +152,12 @@ class LoraMethod(Method):
         self.modules_.eval()
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         logits = torch.empty(len(prompts), len(self.classes))
-        bar = tqdm(total=len(prompts), desc=self.name, unit="ex",
-                   disable=not self.progress or len(prompts) < 64)
+        bar = tqdm(
+            total=len(prompts),
+            desc=self.name,
+            unit="ex",
+            disable=not self.progress or len(prompts) < 64,
+        )
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             logits[chunk] = self._batch_logits([prompts[i] for i in chunk]).float().cpu()
@@ -153,8 +180,11 @@ class LoraMethod(Method):
         state = getattr(self, "train_state_", None)
         if state is None:
             return {}
-        return {"steps": state.step, "best_dev": state.best_eval,
-                "stopped_early": state.stopped_early}
+        return {
+            "steps": state.step,
+            "best_dev": state.best_eval,
+            "stopped_early": state.stopped_early,
+        }
 
     def config(self) -> dict:
         config = super().config()
@@ -198,8 +228,9 @@ class LoraHead(LoraMethod):
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([p + [pad] * (width - len(p)) for p in prompts])
         mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
-        hidden = decoder(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                         use_cache=False).last_hidden_state  # [B, T, H]
+        hidden = decoder(
+            input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False
+        ).last_hidden_state  # [B, T, H]
         last = hidden[torch.arange(len(prompts)), (lengths - 1).to(device)]  # [B, H]
         return self.modules_["head"](last)  # [B, classes]
 
@@ -208,8 +239,10 @@ class LoraHead(LoraMethod):
 
         super().save(directory)
         head = self.modules_["head"]
-        save_file({"weight": head.weight.detach().contiguous(),
-                   "bias": head.bias.detach().contiguous()}, Path(directory) / HEAD_FILE)
+        save_file(
+            {"weight": head.weight.detach().contiguous(), "bias": head.bias.detach().contiguous()},
+            Path(directory) / HEAD_FILE,
+        )
 
     def _load_state(self, directory: Path, config: dict) -> None:
         from safetensors.torch import load_file
@@ -239,9 +272,16 @@ class LoraScoring(LoraMethod):
         self._check_fitted()
         self.modules_.eval()
         log_probs = calibrated_log_probs(
-            self.peft_model_, self.tokenizer, self.template, self.verbalizer, list(texts),
-            calibrations, self.normalize, batch_size=self.batch_size,
-            max_length=self.max_length, progress=self.progress,
+            self.peft_model_,
+            self.tokenizer,
+            self.template,
+            self.verbalizer,
+            list(texts),
+            calibrations,
+            self.normalize,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            progress=self.progress,
         )
         return {name: torch.exp(scores).numpy() for name, scores in log_probs.items()}
 
@@ -249,8 +289,7 @@ class LoraScoring(LoraMethod):
         return self.calibrated_probas(texts, [self.calibration])[self.calibration]
 
     def config(self) -> dict:
-        return {**super().config(), "calibration": self.calibration,
-                "normalize": self.normalize}
+        return {**super().config(), "calibration": self.calibration, "normalize": self.normalize}
 
     def _load_state(self, directory: Path, config: dict) -> None:
         super()._load_state(directory, config)
@@ -269,7 +308,10 @@ class LoraScoring(LoraMethod):
 
     def _batch_logits(self, prompts):
         word_scores = label_log_probs(
-            self.peft_model_, prompts, self._label_layout(),
-            pad_id=self.tokenizer.pad_token_id, padding_side=self.tokenizer.padding_side,
+            self.peft_model_,
+            prompts,
+            self._label_layout(),
+            pad_id=self.tokenizer.pad_token_id,
+            padding_side=self.tokenizer.padding_side,
         )
         return class_log_scores(word_scores, self.words_, self.verbalizer)

@@ -43,9 +43,21 @@ class Probe(Method):
     trains = True
 
     def __init__(
-        self, model, tokenizer, template, verbalizer, classes, *,
-        layer="auto", pooling="last", c_grid=C_GRID, feature_store: FeatureStore | None = None,
-        batch_size=16, max_length=512, progress=True, seed=0,
+        self,
+        model,
+        tokenizer,
+        template,
+        verbalizer,
+        classes,
+        *,
+        layer="auto",
+        pooling="last",
+        c_grid=C_GRID,
+        feature_store: FeatureStore | None = None,
+        batch_size=16,
+        max_length=512,
+        progress=True,
+        seed=0,
     ):
         super().__init__(model, tokenizer, template, verbalizer, classes)
         self.layer = layer
@@ -126,9 +138,15 @@ class Probe(Method):
                 self.model, self.tokenizer, list(texts), self.pooling, **options
             )
         else:
-            features = prompt_features(self.model, self.tokenizer, self.template, list(texts),
-                                       pooling=self.pooling, max_length=self.max_length,
-                                       **options)
+            features = prompt_features(
+                self.model,
+                self.tokenizer,
+                self.template,
+                list(texts),
+                pooling=self.pooling,
+                max_length=self.max_length,
+                **options,
+            )
         return features.double().numpy()
 
     def predict_proba(self, texts) -> np.ndarray:
@@ -154,10 +172,16 @@ class Probe(Method):
         from safetensors.numpy import save_file
 
         super().save(directory)
-        arrays = {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_,
-                  "intercept": self.intercept_}
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()},
-                  str(Path(directory) / WEIGHTS_FILE))
+        arrays = {
+            "mean": self.mean_,
+            "scale": self.scale_,
+            "coef": self.coef_,
+            "intercept": self.intercept_,
+        }
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+            str(Path(directory) / WEIGHTS_FILE),
+        )
 
     def _load_state(self, directory: Path, config: dict) -> None:
         from safetensors.numpy import load_file

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import torch
 
-from ..errors import LmclassifyWarning
 from ..calibration import calibrated_log_probs
+from ..errors import LmclassifyWarning
 from ..scoring import encode_label_words, encode_prompts
 from .base import Method
 
@@ -42,9 +42,19 @@ class ZeroShotScoring(Method):
     name = "zero-shot-scoring"
 
     def __init__(
-        self, model, tokenizer, template, verbalizer, classes, *,
-        batch_size=16, max_length=512, progress=True, feature_store=None,
-        calibration="none", normalize="none",
+        self,
+        model,
+        tokenizer,
+        template,
+        verbalizer,
+        classes,
+        *,
+        batch_size=16,
+        max_length=512,
+        progress=True,
+        feature_store=None,
+        calibration="none",
+        normalize="none",
     ):
         super().__init__(model, tokenizer, template, verbalizer, classes)
         self.batch_size = batch_size
@@ -62,9 +72,17 @@ class ZeroShotScoring(Method):
         """``{calibration: [n, classes] probabilities}`` from one pass over `texts`."""
         texts = list(texts)
         log_probs = calibrated_log_probs(
-            self.model, self.tokenizer, self.template, self.verbalizer, texts, calibrations,
-            self.normalize, feature_sink=self._feature_sink(texts),
-            batch_size=self.batch_size, max_length=self.max_length, progress=self.progress,
+            self.model,
+            self.tokenizer,
+            self.template,
+            self.verbalizer,
+            texts,
+            calibrations,
+            self.normalize,
+            feature_sink=self._feature_sink(texts),
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            progress=self.progress,
         )
         return {name: torch.exp(scores).numpy() for name, scores in log_probs.items()}
 
@@ -85,13 +103,13 @@ class ZeroShotScoring(Method):
         return sink
 
     def _n_packed(self) -> int:
-        label_ids = encode_label_words(self.tokenizer, self.verbalizer.all_words(),
-                                       self.template.separator)
+        label_ids = encode_label_words(
+            self.tokenizer, self.verbalizer.all_words(), self.template.separator
+        )
         return sum(len(ids) - 1 for ids in label_ids)
 
     def config(self) -> dict:
-        return {**super().config(), "calibration": self.calibration,
-                "normalize": self.normalize}
+        return {**super().config(), "calibration": self.calibration, "normalize": self.normalize}
 
     def _load_state(self, directory, config: dict) -> None:
         self.calibration = config.get("calibration", "none")
@@ -119,8 +137,17 @@ class ZeroShotGenerate(Method):
     name = "zero-shot-generate"
 
     def __init__(
-        self, model, tokenizer, template, verbalizer, classes, *,
-        max_new_tokens=5, batch_size=16, max_length=512, progress=True,
+        self,
+        model,
+        tokenizer,
+        template,
+        verbalizer,
+        classes,
+        *,
+        max_new_tokens=5,
+        batch_size=16,
+        max_length=512,
+        progress=True,
     ):
         super().__init__(model, tokenizer, template, verbalizer, classes)
         self.max_new_tokens = max_new_tokens
