@@ -57,7 +57,11 @@ def cache_dir() -> Path:
 
 
 def load_model(
-    name: str = DEFAULT_MODEL, *, dtype: str = "float32", trust_remote_code: bool = False
+    name: str = DEFAULT_MODEL,
+    *,
+    dtype: str = "float32",
+    device: str | None = None,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer by built-in name, folder, `.gguf` file or hub id.
 
@@ -65,6 +69,8 @@ def load_model(
         name: `gemma-3-270m` (embedded), a local folder, a local `.gguf` file, or a
             Hugging Face hub id already in the local cache.
         dtype: `float32` (default), `bfloat16` or `float16`.
+        device: where the model runs; None picks the first CUDA device when there is one,
+            else the CPU.
         trust_remote_code: run model code shipped with the weights; off unless asked.
 
     Raises:
@@ -74,6 +80,7 @@ def load_model(
     folder = _resolve_folder(name)
     started = time.perf_counter()
     model, tokenizer = _from_folder(folder, torch_dtype, trust_remote_code)
+    model.to(device or _default_device())
     logger.info("loaded %s from %s in %.1f s", name, folder, time.perf_counter() - started)
     return LoadedModel(name=name, source=str(folder), model=model, tokenizer=tokenizer)
 
@@ -88,6 +95,12 @@ def check_model_available(name: str) -> None:
     if name in BUILTIN_MODELS or (path.suffix == ".gguf" and path.is_file()):
         return
     _resolve_folder(name)
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _torch_dtype(dtype: str):

@@ -123,7 +123,7 @@ def label_log_probs(
     relative = torch.arange(-1, layout.n_packed, device=device)  # [C + 1]
     rows = (ends[:, None] + 1 + relative[None, :]).clamp(min=0)  # [B, C + 1]
     picked = hidden.gather(1, rows[..., None].expand(-1, -1, hidden.shape[-1]))  # [B, C+1, H]
-    logits = _apply_head(causal_lm, head, picked)  # [B, C + 1, vocab]
+    logits = apply_head(causal_lm, head, picked)  # [B, C + 1, vocab]
     log_norm = torch.logsumexp(logits, dim=-1)  # [B, C + 1]
 
     query = (layout.query + 1).to(device)  # [W, K] index into the C + 1 picked positions
@@ -144,7 +144,8 @@ def _to_device(value, device):
     return value.to(device)
 
 
-def _apply_head(causal_lm, head, hidden: torch.Tensor) -> torch.Tensor:
+def apply_head(causal_lm, head, hidden: torch.Tensor) -> torch.Tensor:
+    """The LM head on some hidden states, with the model's final logit soft-capping."""
     logits = head(hidden)
     cap = getattr(causal_lm.config, "final_logit_softcapping", None)
     if cap:

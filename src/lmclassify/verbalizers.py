@@ -19,7 +19,7 @@ import torch
 from .calibration import apply_calibrations, score_words
 from .metrics import classification_metrics
 from .prompts import Verbalizer
-from .scoring import encode_prompts, unwrap_causal_lm
+from .scoring import apply_head, encode_prompts, unwrap_causal_lm
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +141,10 @@ def mean_next_token_log_probs(
             [p + [tokenizer.pad_token_id] * (int(lengths.max()) - len(p)) for p in batch]
         )
         mask = (torch.arange(ids.shape[1])[None] < lengths[:, None]).long()
-        hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-        logits = head(hidden[torch.arange(len(batch)), lengths - 1]).double()
-        cap = getattr(causal_lm.config, "final_logit_softcapping", None)
-        logits = torch.tanh(logits / cap) * cap if cap else logits
+        device = head.weight.device
+        output = decoder(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+        last = output.last_hidden_state[torch.arange(len(batch)), (lengths - 1).to(device)]
+        logits = apply_head(causal_lm, head, last).double().cpu()  # [B, vocab]
         log_probs = torch.log_softmax(logits, dim=-1)  # [B, vocab]
         batch_labels = torch.tensor(labels[start : start + batch_size])
         sums.index_add_(0, batch_labels, log_probs)

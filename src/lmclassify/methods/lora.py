@@ -217,8 +217,9 @@ class LoraHead(LoraMethod):
         causal_lm = unwrap_causal_lm(self.model)
         hidden = causal_lm.get_output_embeddings().weight.shape[1]
         torch.manual_seed(self.seed + 1)
-        dtype = causal_lm.get_output_embeddings().weight.dtype
-        return {"head": torch.nn.Linear(hidden, len(self.classes), dtype=dtype)}
+        weight = causal_lm.get_output_embeddings().weight
+        head = torch.nn.Linear(hidden, len(self.classes), dtype=weight.dtype)
+        return {"head": head.to(weight.device)}
 
     def _batch_logits(self, prompts):
         decoder = self.peft_model_.get_base_model().get_decoder()
@@ -248,7 +249,10 @@ class LoraHead(LoraMethod):
         from safetensors.torch import load_file
 
         super()._load_state(directory, config)
-        self.modules_["head"].load_state_dict(load_file(Path(directory) / HEAD_FILE))
+        device = self.modules_["head"].weight.device
+        self.modules_["head"].load_state_dict(
+            load_file(Path(directory) / HEAD_FILE, device=str(device))
+        )
 
 
 class LoraScoring(LoraMethod):
