@@ -21,10 +21,11 @@ import torch
 
 from lmclassify.data import load_dataset, make_splits
 from lmclassify.models import load_model
-from lmclassify.prompts import default_template
+from lmclassify.prompts import Template
 from lmclassify.scoring import LabelScorer
 
 WORDS = ["正面", "负面"]
+PROMPT = "评论：{text}\n情感："  # the prompt of the measurements in the README
 NON_EMBEDDING_PARAMETERS = 100.3e6  # Gemma 3 270M without its 262,144 x 640 embedding
 
 
@@ -65,7 +66,7 @@ def main() -> None:
     splits = make_splits(load_dataset(), train_size=2000, dev_size=500, test_size=1000, seed=0)
     texts = splits.test.texts[: args.n]
     loaded = load_model()
-    template = default_template(splits.test.classes, splits.test.name)
+    template = Template(PROMPT)
     scorer = LabelScorer(
         loaded.model, loaded.tokenizer, template, WORDS, batch_size=args.batch_size, progress=False
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import shutil
 import time
@@ -21,6 +20,7 @@ from . import __version__
 from .calibration import CALIBRATIONS
 from .checks import data_checks
 from .features import FeatureStore
+from .files import replace_directory
 from .metrics import classification_metrics, json_safe
 from .plan import CompareConfig, Plan, plan_run, staging_dir
 from .stats import bootstrap_ci
@@ -345,10 +345,4 @@ def _write_json(path: Path, data: dict) -> None:
 def _move_into_place(staging: Path, out: Path) -> None:
     """Rename the finished staging folder to `out`, replacing an old run only at the end."""
     (staging / "options.json").unlink()
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        staging.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(out)
+    replace_directory(staging, out)

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import replace_directory, write_text_atomically
 from .report import (
     COLUMNS,
     COMPARISON_HEADER,
@@ -182,30 +183,14 @@ def write_report(run_dir) -> list[Path]:
     try:
         written = draw_plots(run, staging)
         page = _render_html(run, staging)
-        _replace_folder(staging, run.path / "plots")
+        replace_directory(staging, run.path / "plots")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _write_atomically(run.path / "report.md", render_markdown(run.document))
-    _write_atomically(run.path / "report.html", page)
+    write_text_atomically(run.path / "report.md", render_markdown(run.document))
+    write_text_atomically(run.path / "report.html", page)
     logger.info("report written to %s", run.path / "report.html")
     plots = [run.path / "plots" / path.name for path in written]
     return [run.path / "report.md", run.path / "report.html", *plots]
-
-
-def _replace_folder(new: Path, old: Path) -> None:
-    if old.exists():
-        retired = old.with_name(f".{old.name}.old-{os.getpid()}")
-        old.rename(retired)
-        new.rename(old)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        new.rename(old)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 # HTML.

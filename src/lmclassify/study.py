@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .calibration import CALIBRATIONS, check_calibration, check_normalization
+from .files import write_json_atomically
 from .metrics import json_safe
 from .plan import CompareConfig, plan_run
 from .prompts import Verbalizer, demonstrations
@@ -145,7 +145,8 @@ def run_study(config: StudyConfig) -> dict:
         }
     )
     if config.out:
-        _write_json_atomically(Path(config.out), document)
+        Path(config.out).parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(Path(config.out), document)
     return document
 
 
@@ -212,13 +213,6 @@ def _scoring_model(config: StudyConfig, plan):
 
     loaded = load_model(plan.config.model)
     return loaded.model, loaded.tokenizer, loaded.name
-
-
-def _write_json_atomically(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}")
-    staging.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    staging.replace(path)
 
 
 def print_study(document: dict, console=None) -> None:

@@ -92,6 +92,50 @@ class Method(ABC):
             )
 
 
+class LabelScoring:
+    """Mixed into the methods that predict by label scoring (`zero-shot-scoring`,
+    `lora-scoring`): every calibration from one pass, and the calibration they were set
+    up with in `predict_proba`. Expects `calibration`, `normalize`, `batch_size`,
+    `max_length` and `progress` attributes."""
+
+    def _scoring_model(self):
+        return self.model
+
+    def _feature_sink(self, texts):
+        return None
+
+    def calibrated_probas(self, texts, calibrations) -> dict[str, np.ndarray]:
+        """``{calibration: [n, classes] probabilities}`` from one pass over `texts`."""
+        from ..calibration import calibrated_log_probs
+
+        texts = list(texts)
+        log_probs = calibrated_log_probs(
+            self._scoring_model(),
+            self.tokenizer,
+            self.template,
+            self.verbalizer,
+            texts,
+            calibrations,
+            self.normalize,
+            feature_sink=self._feature_sink(texts),
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            progress=self.progress,
+        )
+        return {name: np.exp(scores.numpy()) for name, scores in log_probs.items()}
+
+    def predict_proba(self, texts) -> np.ndarray:
+        return self.calibrated_probas(texts, [self.calibration])[self.calibration]
+
+    def config(self) -> dict:
+        return {**super().config(), "calibration": self.calibration, "normalize": self.normalize}
+
+    def _load_state(self, directory: Path, config: dict) -> None:
+        super()._load_state(directory, config)
+        self.calibration = config.get("calibration", "none")
+        self.normalize = config.get("normalize", "none")
+
+
 def read_method_config(directory) -> dict:
     path = Path(directory) / METHOD_FILE
     if not path.is_file():

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..calibration import calibrated_log_probs
 from ..scoring import (
     LabelLayout,
     class_log_scores,
@@ -26,7 +25,7 @@ from ..scoring import (
     unwrap_causal_lm,
 )
 from ..training import Evaluation, Trainer, TrainingConfig
-from .base import Method
+from .base import LabelScoring, Method
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +254,7 @@ class LoraHead(LoraMethod):
         )
 
 
-class LoraScoring(LoraMethod):
+class LoraScoring(LabelScoring, LoraMethod):
     """LoRA adapters trained with cross-entropy over the classes' label-word scores.
 
     The class logits are the log of each class's summed label-word probability after the
@@ -270,35 +269,12 @@ class LoraScoring(LoraMethod):
         self.calibration = calibration
         self.normalize = normalize
 
-    def calibrated_probas(self, texts, calibrations) -> dict[str, np.ndarray]:
-        """``{calibration: [n, classes] probabilities}`` from one pass of the adapted model.
-        Calibration and length normalisation apply at prediction only, not in training."""
+    def _scoring_model(self):
+        """The adapted model, for prediction: calibration and length normalisation apply
+        here only, not in training."""
         self._check_fitted()
         self.modules_.eval()
-        log_probs = calibrated_log_probs(
-            self.peft_model_,
-            self.tokenizer,
-            self.template,
-            self.verbalizer,
-            list(texts),
-            calibrations,
-            self.normalize,
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            progress=self.progress,
-        )
-        return {name: torch.exp(scores).numpy() for name, scores in log_probs.items()}
-
-    def predict_proba(self, texts) -> np.ndarray:
-        return self.calibrated_probas(texts, [self.calibration])[self.calibration]
-
-    def config(self) -> dict:
-        return {**super().config(), "calibration": self.calibration, "normalize": self.normalize}
-
-    def _load_state(self, directory: Path, config: dict) -> None:
-        super()._load_state(directory, config)
-        self.calibration = config.get("calibration", "none")
-        self.normalize = config.get("normalize", "none")
+        return self.peft_model_
 
     def _label_layout(self) -> LabelLayout:
         if not hasattr(self, "layout_"):

@@ -13,15 +13,14 @@ import warnings
 import numpy as np
 import torch
 
-from ..calibration import calibrated_log_probs
 from ..errors import LmclassifyWarning
 from ..scoring import encode_label_words, encode_prompts
-from .base import Method
+from .base import LabelScoring, Method
 
 logger = logging.getLogger(__name__)
 
 
-class ZeroShotScoring(Method):
+class ZeroShotScoring(LabelScoring, Method):
     """The class whose label words are most probable after the prompt wins.
 
     A class with several label words scores the sum of their probabilities; the class
@@ -68,27 +67,6 @@ class ZeroShotScoring(Method):
         self._check_fit_inputs(texts, labels)
         return self
 
-    def calibrated_probas(self, texts, calibrations) -> dict[str, np.ndarray]:
-        """``{calibration: [n, classes] probabilities}`` from one pass over `texts`."""
-        texts = list(texts)
-        log_probs = calibrated_log_probs(
-            self.model,
-            self.tokenizer,
-            self.template,
-            self.verbalizer,
-            texts,
-            calibrations,
-            self.normalize,
-            feature_sink=self._feature_sink(texts),
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            progress=self.progress,
-        )
-        return {name: torch.exp(scores).numpy() for name, scores in log_probs.items()}
-
-    def predict_proba(self, texts) -> np.ndarray:
-        return self.calibrated_probas(texts, [self.calibration])[self.calibration]
-
     def _feature_sink(self, texts):
         """Stores the pass's features for a probe, unless cached or some text was cut."""
         store = self.feature_store
@@ -107,13 +85,6 @@ class ZeroShotScoring(Method):
             self.tokenizer, self.verbalizer.all_words(), self.template.separator
         )
         return sum(len(ids) - 1 for ids in label_ids)
-
-    def config(self) -> dict:
-        return {**super().config(), "calibration": self.calibration, "normalize": self.normalize}
-
-    def _load_state(self, directory, config: dict) -> None:
-        self.calibration = config.get("calibration", "none")
-        self.normalize = config.get("normalize", "none")
 
 
 class ZeroShotGenerate(Method):
