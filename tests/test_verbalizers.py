@@ -247,3 +247,25 @@ def test_verbalizers_command_needs_verbalizers_for_user_data(study_args):
     result = CliRunner().invoke(app, study_args)
     assert result.exit_code == 2
     assert "give verbalizers with --verbalizer" in result.stderr
+
+
+def test_verbalizers_command_scores_with_a_trained_lora_scoring_run(study_args, tmp_path):
+    import numpy as np
+
+    run_dir = tmp_path / "run"
+    compare = [a if a != "verbalizers" else "compare" for a in study_args]
+    compare += ["--methods", "lora-scoring", "--verbalizer", SINGLE[0], "--out", str(run_dir)]
+    compare += ["--train-batch-size", "4", "--gradient-accumulation-steps", "1"]
+    assert CliRunner().invoke(app, compare).exit_code == 0
+
+    out = tmp_path / "study.json"
+    result = CliRunner().invoke(app, ["verbalizers", "--run", str(run_dir), "--verbalizer",
+                                      SINGLE[0], "--calibration", "none", "--no-progress",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    results = json.loads((run_dir / "results.json").read_text())["results"]
+    # The same adapters, prompt and verbalizer on the same test split: the same accuracy.
+    assert row["accuracy"] == pytest.approx(results[0]["metrics"]["accuracy"])
+    assert np.isclose(row["auc"], results[0]["metrics"]["auc"])
+    assert "lora-scoring" in json.loads(out.read_text())["model"]
