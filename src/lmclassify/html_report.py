@@ -25,21 +25,21 @@ from .report import (
     SIGNIFICANT,
     SPREAD_HEADER,
     STUDY_HEADER,
-    _balance_rows,
-    _check_lines,
-    _header,
-    _reading_notes,
-    _summary_row,
-    _title,
-    _verbalizer_text,
-    _verbalizers,
-    _versus_best,
-    _with_interval,
+    balance_rows,
+    check_lines,
     comparison_rows,
+    label_words_summary,
+    page_title,
+    reading_notes,
     render_markdown,
     row_labels,
+    seed_summary_row,
     spread_rows,
     study_rows,
+    table_header,
+    verbalizer_text,
+    versus_best,
+    with_interval,
 )
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def predictions_by_label(run: Run) -> dict[str, list[dict]]:
         candidates = groups.get(
             (result["method"], result.get("calibration", "none"), result.get("seed")), {}
         )
-        verbalizer = _verbalizer_text(result.get("verbalizer") or {}, sep=",")
+        verbalizer = verbalizer_text(result.get("verbalizer") or {}, sep=",")
         rows = candidates.get(verbalizer)
         if rows is None and len(candidates) == 1:
             rows = next(iter(candidates.values()))
@@ -244,11 +244,11 @@ def _render_html(run: Run, folder: Path) -> str:
         for anchor, title in re.findall(SECTION_START, "".join(sections))
     )
     return PAGE.format(
-        title=_esc(f"lmclassify: {_title(document)}"),
+        title=_esc(f"lmclassify: {page_title(document)}"),
         style=STYLE,
         script=SCRIPT,
         nav=nav,
-        heading=_esc(_title(document)),
+        heading=_esc(page_title(document)),
         summary=_html_summary(document),
         body="\n".join(sections),
     )
@@ -264,7 +264,7 @@ def _html_summary(document: dict) -> str:
         ("classes", ", ".join(data["classes"])),
         ("splits", f"{data['n_train']} train · {data['n_dev']} dev · {data['n_test']} test"),
         ("model", f"{Path(model['name']).name} ({model['parameters']:,} parameters)"),
-        ("label words", _verbalizers(document)),
+        ("label words", label_words_summary(document)),
     ]
     return "".join(f"<div><dt>{_esc(k)}</dt><dd>{_esc(v)}</dd></div>" for k, v in facts)
 
@@ -278,7 +278,7 @@ def _html_results(document: dict) -> str:
         )
         for name in COLUMNS
     }
-    header = _header(document)
+    header = table_header(document)
     body = []
     for i, (result, label) in enumerate(zip(results, labels)):
         cells = [f'<td class="label">{_esc(label)}</td>']
@@ -292,15 +292,15 @@ def _html_results(document: dict) -> str:
             _num_td(result["seconds"]["predict"], "{:.1f}"),
         ]
         if document.get("comparisons"):
-            cells.append(_versus_best_td(_versus_best(document, i)))
+            cells.append(_versus_best_td(versus_best(document, i)))
         body.append("<tr>" + "".join(cells) + "</tr>")
-    notes = " ".join(_esc(note).replace("`", "") for note in _reading_notes(document))
+    notes = " ".join(_esc(note).replace("`", "") for note in reading_notes(document))
     notes += " Highlighted: the best value of each column. Click a header to sort."
     return _section("Results", "results", _table(header, body, sortable=True), notes)
 
 
 def _metric_html(result: dict, name: str) -> str:
-    return _value_html(_with_interval(result, name))
+    return _value_html(with_interval(result, name))
 
 
 def _value_html(text: str) -> str:
@@ -329,7 +329,7 @@ def _num_td(value, pattern: str) -> str:
 def _seed_rows(document: dict) -> list[list[str]]:
     rows = []
     for summary in document.get("seed_summary") or ():
-        row = _summary_row(summary, 1 + len(COLUMNS))
+        row = seed_summary_row(summary, 1 + len(COLUMNS))
         rows.append(
             [
                 f"{summary['label']} (seeds {', '.join(map(str, summary.get('seeds', [])))})",
@@ -426,8 +426,8 @@ def _html_data_checks(document: dict) -> str:
     if not checks:
         return ""
     classes = document["dataset"]["classes"]
-    body = _rows_html(_balance_rows(checks, classes))
-    lines = _check_lines(checks)
+    body = _rows_html(balance_rows(checks, classes))
+    lines = check_lines(checks)
     warnings = "".join(
         f'<p class="warning">{_esc(line)}</p>' for line in lines if line.startswith("WARNING")
     )

@@ -37,7 +37,7 @@ def _cell(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _with_interval(result: dict, name: str) -> str:
+def with_interval(result: dict, name: str) -> str:
     interval = (result.get("intervals") or {}).get(name)
     value = _cell(result["metrics"].get(name))
     if not interval or None in interval or value == "–":
@@ -54,14 +54,14 @@ def _p(value) -> str:
     return "–" if value is None else "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def _verbalizers(document: dict) -> str:
+def label_words_summary(document: dict) -> str:
     seen = dict.fromkeys(
-        _verbalizer_text(r["verbalizer"]) for r in document["results"] if r.get("verbalizer")
+        verbalizer_text(r["verbalizer"]) for r in document["results"] if r.get("verbalizer")
     )
     return "; ".join(seen)
 
 
-def _verbalizer_text(verbalizer: dict, sep: str = ", ") -> str:
+def verbalizer_text(verbalizer: dict, sep: str = ", ") -> str:
     """`class=word|word2, class=word`; with `sep=","` it is `str(Verbalizer)`, as in
     `predictions.jsonl`."""
     return sep.join(f"{name}={'|'.join(words)}" for name, words in verbalizer.items())
@@ -71,7 +71,7 @@ def _data_name(document: dict) -> str:
     return Path(document["dataset"]["name"]).name
 
 
-def _title(document: dict) -> str:
+def page_title(document: dict) -> str:
     return f"{_data_name(document)} with {Path(document['model']['name']).name}"
 
 
@@ -94,7 +94,7 @@ def _best_compared(document: dict) -> int | None:
     return max(scored)[1] if scored else None
 
 
-def _versus_best(document: dict, i: int) -> str:
+def versus_best(document: dict, i: int) -> str:
     """Holm-adjusted p of result `i` against the best compared one, marked if significant."""
     best, names = _best_compared(document), _names(document)
     if i == best:
@@ -107,7 +107,7 @@ def _versus_best(document: dict, i: int) -> str:
     return ""
 
 
-def _header(document: dict) -> list[str]:
+def table_header(document: dict) -> list[str]:
     return HEADER + (["vs best"] if document.get("comparisons") else [])
 
 
@@ -124,7 +124,7 @@ def table_rows(document: dict, compact: bool = False) -> list[list[str]]:
         row = (
             [label]
             + [
-                _with_interval(result, name)
+                with_interval(result, name)
                 if not compact or name == "accuracy"
                 else _cell(metrics.get(name))
                 for name in COLUMNS
@@ -132,11 +132,13 @@ def table_rows(document: dict, compact: bool = False) -> list[list[str]]:
             + [str(metrics.get("n_unparsed", 0))]
             + [f"{result['seconds']['fit']:.1f}", f"{result['seconds']['predict']:.1f}"]
         )
-        row += [_versus_best(document, i)] if document.get("comparisons") else []
+        row += [versus_best(document, i)] if document.get("comparisons") else []
         rows.append(row)
         if group_ends[_summary_key(result)] == i and _summary_key(result) in summaries:
-            rows.append(_summary_row(summaries.pop(_summary_key(result)), len(row)))
-    rows += [_summary_row(summary, len(_header(document))) for summary in summaries.values()]
+            rows.append(seed_summary_row(summaries.pop(_summary_key(result)), len(row)))
+    rows += [
+        seed_summary_row(summary, len(table_header(document))) for summary in summaries.values()
+    ]
     return rows
 
 
@@ -144,7 +146,7 @@ def _summary_key(row: dict) -> tuple[str, str]:
     return row["method"], row.get("calibration", "none")
 
 
-def _summary_row(summary: dict, width: int) -> list[str]:
+def seed_summary_row(summary: dict, width: int) -> list[str]:
     mean, std = summary.get("mean") or {}, summary.get("std") or {}
     cells = [
         f"{mean[name]:.3f} ± {std.get(name) or 0:.3f}" if mean.get(name) is not None else "–"
@@ -160,19 +162,20 @@ def _summary_row(summary: dict, width: int) -> list[str]:
 def render_markdown(document: dict) -> str:
     """`report.md`: what ran on what, the comparison table, how to read it, then the checks."""
     data, model = document["dataset"], document["model"]
-    header = _header(document)
+    header = table_header(document)
     lines = [
-        f"# lmclassify: {_title(document)}",
+        f"# lmclassify: {page_title(document)}",
         "",
         (
             f"Classes: {', '.join(data['classes'])}. Splits: {data['n_train']} train, "
             f"{data['n_dev']} dev, {data['n_test']} test. "
-            f"Model parameters: {model['parameters']:,}. Label words: {_verbalizers(document)}."
+            f"Model parameters: {model['parameters']:,}. "
+            f"Label words: {label_words_summary(document)}."
         ),
         "",
         *_markdown_table(header, table_rows(document)),
         "",
-        *_reading_notes(document),
+        *reading_notes(document),
     ]
     for section in (_markdown_comparisons, _markdown_data_checks, _markdown_study):
         lines += section(document)
@@ -192,7 +195,7 @@ def _md_escape(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _reading_notes(document: dict) -> list[str]:
+def reading_notes(document: dict) -> list[str]:
     classes = document["dataset"]["classes"]
     notes = [
         (
@@ -281,13 +284,13 @@ def _markdown_data_checks(document: dict) -> list[str]:
         "",
         "## Data checks",
         "",
-        *_markdown_table(["split", "examples", *classes], _balance_rows(checks, classes)),
+        *_markdown_table(["split", "examples", *classes], balance_rows(checks, classes)),
         "",
     ]
-    return lines + [f"- {line}" for line in _check_lines(checks)]
+    return lines + [f"- {line}" for line in check_lines(checks)]
 
 
-def _balance_rows(checks: dict, classes: list[str]) -> list[list[str]]:
+def balance_rows(checks: dict, classes: list[str]) -> list[list[str]]:
     rows = []
     for split, info in (checks.get("splits") or {}).items():
         n, counts = info.get("n", 0), info.get("class_counts") or {}
@@ -299,7 +302,7 @@ def _balance_rows(checks: dict, classes: list[str]) -> list[list[str]]:
     return rows
 
 
-def _check_lines(checks: dict) -> list[str]:
+def check_lines(checks: dict) -> list[str]:
     """Leaks and truncation, one sentence each; a leak's sentence starts with WARNING."""
     lines = []
     exact, near = checks.get("exact_leaks"), checks.get("near_leaks")
@@ -344,7 +347,7 @@ def study_rows(document: dict) -> list[list[str]]:
     return [
         [
             str(i),
-            _verbalizer_text(r["verbalizer"]),
+            verbalizer_text(r["verbalizer"]),
             r.get("calibration", "none"),
             _cell(r.get("accuracy")),
             _cell(r.get("f1")),
@@ -397,9 +400,9 @@ def print_table(document: dict, console=None) -> None:
     table = Table(
         title=f"{_data_name(document)} · {Path(document['model']['name']).name} · "
         f"{data['n_test']} test examples",
-        caption=f"label words: {escape(_verbalizers(document))}",
+        caption=f"label words: {escape(label_words_summary(document))}",
     )
-    for i, name in enumerate(_header(document)):
+    for i, name in enumerate(table_header(document)):
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in table_rows(document, compact=True):
         # Row labels hold brackets ("[seed 0]") that rich would read as markup.
@@ -412,7 +415,7 @@ def print_table(document: dict, console=None) -> None:
         for row in comparison_rows(document):
             pairs.add_row(*map(escape, row))
         console.print(pairs)
-    for line in _check_lines(document.get("data_checks") or {}):
+    for line in check_lines(document.get("data_checks") or {}):
         if line.startswith("WARNING"):
             console.print(f"[bold red]{escape(line)}[/]")
 
