@@ -259,9 +259,21 @@ def test_verbalizers_command_scores_with_a_trained_lora_scoring_run(study_args, 
     assert CliRunner().invoke(app, compare).exit_code == 0
 
     out = tmp_path / "study.json"
-    result = CliRunner().invoke(app, ["verbalizers", "--run", str(run_dir), "--verbalizer",
-                                      SINGLE[0], "--calibration", "none", "--no-progress",
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "verbalizers",
+            "--run",
+            str(run_dir),
+            "--verbalizer",
+            SINGLE[0],
+            "--calibration",
+            "none",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     (row,) = json.loads(out.read_text())["rows"]
     results = json.loads((run_dir / "results.json").read_text())["results"]
