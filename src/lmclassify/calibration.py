@@ -25,6 +25,14 @@ def check_calibration(name: str) -> None:
         raise ValueError(f"`calibration` must be one of {', '.join(CALIBRATIONS)}, got {name!r}")
 
 
+def check_calibrations(names) -> None:
+    """At least one calibration, each a known one."""
+    if not names:
+        raise ValueError("`calibrations` is empty; choose from " + ", ".join(CALIBRATIONS))
+    for name in names:
+        check_calibration(name)
+
+
 def check_normalization(name: str) -> None:
     if name not in NORMALIZATIONS:
         raise ValueError(f"`normalize` must be one of {', '.join(NORMALIZATIONS)}, got {name!r}")

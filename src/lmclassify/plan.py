@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .calibration import CALIBRATIONS, check_calibration, check_normalization
+from .calibration import check_calibrations, check_normalization
 from .data import DEFAULT_DATASET, load_dataset, make_splits
 from .features import check_pooling
 from .models import DEFAULT_MODEL, check_model_available
@@ -97,10 +97,7 @@ class CompareConfig:
                 f"`probe_layer` must be 'auto' or an integer, got {self.probe_layer!r}"
             )
         check_pooling(self.probe_pooling)
-        if not self.calibrations:
-            raise ValueError("`calibrations` is empty; choose from " + ", ".join(CALIBRATIONS))
-        for name in self.calibrations:
-            check_calibration(name)
+        check_calibrations(self.calibrations)
         check_normalization(self.normalize)
         if self.shots < 0:
             raise ValueError(f"`shots` must be 0 or more, got {self.shots!r}")

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .calibration import CALIBRATIONS, check_calibration, check_normalization
+from .calibration import CALIBRATIONS, check_calibrations, check_normalization
 from .files import write_json_atomically
 from .metrics import json_safe
 from .plan import CompareConfig, plan_run
@@ -58,10 +58,7 @@ class StudyConfig:
     progress: bool = _help("show progress bars", True)
 
     def __post_init__(self) -> None:
-        if not self.calibrations:
-            raise ValueError("`calibrations` is empty; choose from " + ", ".join(CALIBRATIONS))
-        for name in self.calibrations:
-            check_calibration(name)
+        check_calibrations(self.calibrations)
         check_normalization(self.normalize)
         if self.search < 0:
             raise ValueError(f"`search` must be 0 or more, got {self.search!r}")
