@@ -1,7 +1,7 @@
 """A run's results as tables: Markdown for `report.md`, rich for the terminal.
 
-Only reads a `results.json` document and never recomputes a metric; the HTML page and the
-charts are `html_report.py`'s and `plots.py`'s. Every key that later runs added
+Only reads a `results.json` document and never recomputes a metric; the HTML page is
+`html_report.py`'s and the charts `plots.py`'s. Every key that later runs added
 (`intervals`, `comparisons`, `seed_summary`, `data_checks`, `verbalizer_study`) is
 optional, so older runs still render.
 """
