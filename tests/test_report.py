@@ -338,3 +338,14 @@ def test_report_command_on_a_bad_directory_fails_in_one_line(tmp_path, make):
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     assert ("no results.json" if make == "empty" else "is not a directory") in result.stderr
+
+
+def test_chart_fonts_are_dejavu_then_only_installed_cjk_fonts():
+    from matplotlib import font_manager
+
+    from lmclassify.plots import CJK_FONTS, _font_families
+
+    families = _font_families()
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    assert families[0] == "DejaVu Sans"
+    assert all(name in installed and name in CJK_FONTS for name in families[1:])

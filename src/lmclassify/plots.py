@@ -9,6 +9,7 @@ error (`expected_calibration_error`).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,17 @@ COLOURS = (
     "#b5b82f",
     "#2aa3b8",
 )
+# Glyphs missing from DejaVu Sans (Chinese class names) fall back to the first of these
+# that is installed; with none of them they draw as boxes.
+CJK_FONTS = [
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "PingFang SC",
+    "Microsoft YaHei",
+    "SimHei",
+]
 STYLE = {
     "font.size": 9,
     "axes.titlesize": 10,
@@ -315,6 +327,15 @@ def _first_full(bins) -> int:
     return next(m for m, (count, _, _) in enumerate(bins) if count)
 
 
+@functools.cache
+def _font_families() -> list[str]:
+    """DejaVu Sans, then the installed CJK fonts (naming absent ones makes matplotlib log)."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(name for name in CJK_FONTS if name in installed)]
+
+
 @contextmanager
 def _figure(path, size: tuple[float, float]):
     """One axes on a fresh Agg figure, saved to `path` on leaving; no pyplot state."""
@@ -322,8 +343,8 @@ def _figure(path, size: tuple[float, float]):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with rc_context(STYLE), warnings.catch_warnings():
-        # DejaVu Sans has no CJK glyphs: such class names draw as boxes, not as errors.
+    with rc_context({**STYLE, "font.family": _font_families()}), warnings.catch_warnings():
+        # Without a CJK font, Chinese class names draw as boxes, not as errors.
         warnings.filterwarnings("ignore", message="Glyph .* missing")
         figure = Figure(figsize=size, dpi=110, layout="constrained")
         FigureCanvasAgg(figure)
