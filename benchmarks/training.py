@@ -118,7 +118,7 @@ def run_trainer(args) -> dict:
             per_device_train_batch_size=args.batch_size,
             num_train_epochs=1,
             learning_rate=args.learning_rate,
-            warmup_ratio=0.06,
+            warmup_steps=0.06,  # a float is a share of the steps
             save_strategy="no",
             report_to=[],
             use_cpu=True,

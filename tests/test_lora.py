@@ -48,6 +48,7 @@ def test_embeddings_and_lm_head_stay_bit_identical(
     model, qwen_tokenizer, verbalizer, cls, tmp_path
 ):
     embeddings, lm_head = _frozen(model)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
     method = cls(
         model, qwen_tokenizer, TEMPLATE, verbalizer, CLASSES, training=TRAINING, progress=False
     ).fit(TEXTS, LABELS)
@@ -55,12 +56,18 @@ def test_embeddings_and_lm_head_stay_bit_identical(
     adapted = method.peft_model_.get_base_model()
     assert torch.equal(adapted.get_input_embeddings().weight, embeddings)
     assert torch.equal(adapted.get_output_embeddings().weight, lm_head)
-    assert torch.equal(model.get_input_embeddings().weight, embeddings)  # the shared model
+    # The shared model: every weight unchanged and still trainable, no LoRA layer inside.
+    for name, parameter in model.named_parameters():
+        assert torch.equal(parameter, before[name]), name
+        assert parameter.requires_grad, name
     assert model.config.tie_word_embeddings == (
         adapted.get_input_embeddings().weight.data_ptr()
         == adapted.get_output_embeddings().weight.data_ptr()
     )
     assert not any("lora" in name for name, _ in model.named_parameters())
+    # The adapted copy reads the shared model's weight storage rather than a copy of it.
+    shared = model.get_input_embeddings().weight.data_ptr()
+    assert adapted.get_input_embeddings().weight.data_ptr() == shared
 
     method.save(tmp_path)
     saved = load_file(tmp_path / "adapter_model.safetensors")

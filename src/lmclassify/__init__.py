@@ -19,13 +19,17 @@ _EXPORTS = {
     "LabelScorer": "lmclassify.scoring",
     "ZeroShotScoring": "lmclassify.methods",
     "ZeroShotGenerate": "lmclassify.methods",
+    "Probe": "lmclassify.methods",
+    "LoraHead": "lmclassify.methods",
+    "LoraScoring": "lmclassify.methods",
+    "TrainingConfig": "lmclassify.training",
     "CompareConfig": "lmclassify.plan",
     "run_compare": "lmclassify.compare",
     "classification_metrics": "lmclassify.metrics",
     "LmclassifyWarning": "lmclassify.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *_EXPORTS.keys()]
 
 
 def __getattr__(name: str):

@@ -32,6 +32,23 @@ logger = logging.getLogger(__name__)
 HEAD_FILE = "head.safetensors"
 
 
+def weight_sharing_copy(model):
+    """A module tree of its own for peft to adapt, over the same weight tensors as `model`.
+
+    peft replaces linear layers in place, so each LoRA method needs its own modules; the
+    base weights stay frozen and are never written, so they need no copy. Each parameter
+    becomes a new `Parameter` over the same storage (freezing the copy leaves the original's
+    `requires_grad` alone; tied weights stay tied). This saves a whole model of memory per
+    method: about 1 GB on the embedded default.
+    """
+    causal_lm = unwrap_causal_lm(model)
+    shared = {
+        id(p): torch.nn.Parameter(p.data, requires_grad=p.requires_grad)
+        for p in causal_lm.parameters()
+    }
+    return copy.deepcopy(causal_lm, memo=shared)
+
+
 class LoraMethod(Method):
     """Shared by the LoRA methods: the adapted copy, training, prediction and saving.
 
@@ -83,7 +100,7 @@ class LoraMethod(Method):
         from peft import LoraConfig, get_peft_model
 
         torch.manual_seed(self.seed)
-        base = copy.deepcopy(unwrap_causal_lm(self.model))
+        base = weight_sharing_copy(self.model)
         config = LoraConfig(
             r=self.training.r,
             lora_alpha=self.training.lora_alpha,
@@ -201,7 +218,7 @@ class LoraMethod(Method):
 
         self.training = TrainingConfig(**config["training"])
         self.seed = config["seed"]
-        base = copy.deepcopy(unwrap_causal_lm(self.model))
+        base = weight_sharing_copy(self.model)
         self.peft_model_ = PeftModel.from_pretrained(base, directory)
         self.modules_ = torch.nn.ModuleDict({"model": self.peft_model_, **self._extra_modules()})
         self.modules_.eval()
