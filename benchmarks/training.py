@@ -81,6 +81,7 @@ def run_trainer(args) -> dict:
 
     from lmclassify.models import load_model
     from lmclassify.prompts import Template, Verbalizer
+    from lmclassify.training import TrainingConfig
 
     texts, labels, classes = _training_reviews(args.n)
     loaded = load_model()
@@ -108,7 +109,7 @@ def run_trainer(args) -> dict:
         r=8,
         lora_alpha=16,
         lora_dropout=0.0,
-        target_modules=_peft_targets(args.target_modules),
+        target_modules=TrainingConfig(target_modules=args.target_modules).peft_target_modules(),
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(loaded.model, config)
@@ -131,12 +132,6 @@ def run_trainer(args) -> dict:
         trainer.train()
         seconds = time.perf_counter() - started
     return {"seconds": seconds, "peak_rss_gib": _peak_rss_gib()}
-
-
-def _peft_targets(spec: str):
-    if spec == "all-linear":
-        return "all-linear"
-    return [name.strip() for name in spec.split(",") if name.strip()]
 
 
 def _run_side(side: str, args) -> dict:

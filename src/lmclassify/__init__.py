@@ -29,7 +29,7 @@ _EXPORTS = {
     "LmclassifyWarning": "lmclassify.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS.keys()]
+__all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str):
